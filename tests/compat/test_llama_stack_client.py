@@ -1,0 +1,64 @@
+"""The official ``llama-stack-client`` 0.7.5 (Python 3.12) against our server, unmodified."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CLIENT_VERSION = "0.7.5"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _python312() -> str | None:
+    """An interpreter that really runs (a pyenv shim may exist without the version active)."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [os.environ.get("VISTACK_PY312")]
+    candidates += sorted((str(p) for p in pyenv_root.glob("versions/3.1[2-9]*/bin/python3")), reverse=True)
+    candidates += [shutil.which("python3.12"), shutil.which("python3.13")]
+    for c in candidates:
+        if c and Path(c).exists():
+            ok = subprocess.run([c, "-c", "import sys; assert sys.version_info >= (3, 12)"], capture_output=True, timeout=60)
+            if ok.returncode == 0:
+                return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def lsc_python() -> str:
+    """A cached venv (.venv-compat) with llama-stack-client installed."""
+    venv = REPO / ".venv-compat"
+    python = venv / "bin" / "python"
+    marker = venv / f".llama-stack-client-{CLIENT_VERSION}"
+    if not marker.exists():
+        base = _python312()
+        if base is None:
+            pytest.fail("llama-stack-client needs Python >= 3.12: install one or set VISTACK_PY312")
+        subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"llama-stack-client=={CLIENT_VERSION}"],
+                       check=True, timeout=600)
+        marker.touch()
+    return str(python)
+
+
+def test_official_client_round_trip(server, lsc_python):
+    proc = subprocess.run([lsc_python, str(Path(__file__).with_name("lsc_script.py")), server.base_url],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "transformers/tiny-mllama" in out["model_ids"]
+    assert out["retrieved"] == {"identifier": "transformers/tiny-mllama", "provider_id": "transformers", "model_type": "llm"}
+    assert out["chat"]["role"] == "assistant" and out["chat"]["finish_reason"] in ("stop", "length")
+    assert out["chat"]["completion_tokens"] <= 3
+    assert out["stream_finish"] in ("stop", "length")
+    assert out["embedding_dim"] == 384
+    assert {"transformers", "sentence-transformers"} <= set(out["providers"])
+    assert out["health"] == "OK" and out["version"]
+    assert out["routes"] > 5
+    assert out["not_found"] == "NotFoundError"

@@ -1,0 +1,5 @@
+import sys
+
+from vistack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""The ``vistack`` command line: serve a distribution and inspect distributions."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from vistack.api import ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vistack.config import load_distribution
+    from vistack.server.app import create_app
+
+    config = load_distribution(args.distribution)
+    if args.port is not None:
+        config.server.port = args.port
+    if args.host is not None:
+        config.server.host = args.host
+    app = create_app(config)
+    err_console.print(
+        f"[bold]vistack[/bold] serving distribution [cyan]{config.distro_name}[/cyan] "
+        f"({config.source}) on http://{config.server.host}:{config.server.port}  state: {config.storage.state_dir}"
+    )
+    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def _distributions_list(args: argparse.Namespace) -> int:
+    import yaml
+
+    from vistack.config import packaged_distributions
+
+    table = Table(title="Packaged distributions")
+    table.add_column("name", style="cyan")
+    table.add_column("apis")
+    table.add_column("providers")
+    table.add_column("file")
+    for name, path in sorted(packaged_distributions().items()):
+        raw = yaml.safe_load(path.read_text()) or {}
+        providers = [
+            f"{p.get('provider_id')} ({p.get('provider_type')})"
+            for entries in (raw.get("providers") or {}).values()
+            for p in entries or []
+        ]
+        table.add_row(name, ", ".join(raw.get("apis") or []), "\n".join(providers), str(path))
+    console.print(table)
+    return 0
+
+
+def _distributions_show(args: argparse.Namespace) -> int:
+    from vistack.config import load_distribution, resolve_distribution
+
+    path = resolve_distribution(args.name)
+    if args.resolved:
+        import yaml
+
+        config = load_distribution(path)
+        text = yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    else:
+        text = path.read_text()
+    console.print(Syntax(text, "yaml", word_wrap=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vistack", description="Self-hosted visual document intelligence (Llama Stack-compatible).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the HTTP server for a distribution")
+    serve.add_argument("--distribution", "-d", default=os.environ.get("VISTACK_DISTRIBUTION", "local"),
+                       help="packaged name (local, remote-vllm) or path to a YAML file [default: local]")
+    serve.add_argument("--port", type=int, default=None, help="port [default: the distribution's, 8321]")
+    serve.add_argument("--host", default=None, help="bind address [default: the distribution's, 127.0.0.1]")
+    serve.add_argument("--log-level", default=os.environ.get("VISTACK_LOG_LEVEL", "info"),
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.set_defaults(func=_serve)
+
+    dists = sub.add_parser("distributions", help="list or show distributions")
+    dsub = dists.add_subparsers(dest="dist_command", required=True)
+    dlist = dsub.add_parser("list", help="list packaged distributions")
+    dlist.set_defaults(func=_distributions_list)
+    dshow = dsub.add_parser("show", help="print a distribution's YAML")
+    dshow.add_argument("name", help="packaged name or path")
+    dshow.add_argument("--resolved", action="store_true", help="show it after env substitution and validation")
+    dshow.set_defaults(func=_distributions_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("VISTACK_LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        err_console.print(f"[red]configuration error:[/red] {e}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

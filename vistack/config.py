@@ -1,0 +1,219 @@
+"""Distribution YAML: loading, env substitution and validation.
+
+The format follows Llama Stack's ``run.yaml`` (``version``, ``distro_name``,
+``apis``, ``providers`` per API, ``models``, ``shields``, ``storage``,
+``server``). Every error names the file, the key path and what was expected,
+because a distribution is usually edited by hand on a server with no IDE.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vistack.api import Api, ConfigError, ModelType
+from vistack.envsubst import substitute
+
+DEFAULT_DISTRIBUTION = "local"
+DEFAULT_PORT = 8321
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ProviderEntry(_Strict):
+    provider_id: str = Field(min_length=1)
+    provider_type: str = Field(pattern=r"^(inline|remote)::[A-Za-z0-9_.\-]+$")
+    config: dict[str, Any] = Field(default_factory=dict)
+    module: str | None = Field(default=None, description="dotted module of an external provider")
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+
+class ModelEntry(_Strict):
+    model_id: str = Field(min_length=1)
+    provider_id: str = Field(min_length=1)
+    provider_model_id: str | None = None
+    model_type: ModelType = ModelType.llm
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShieldEntry(_Strict):
+    shield_id: str = Field(min_length=1)
+    provider_id: str | None = None
+    provider_shield_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class VectorStoresDefaults(_Strict):
+    default_provider_id: str | None = None
+    default_embedding_model: str | None = None
+
+
+class StorageConfig(_Strict):
+    state_dir: Path
+    metadata_db: str = "metadata.sqlite3"
+    files_dir: str = "files"
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(os.path.expanduser(str(v))) if v is not None else v
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.state_dir / self.metadata_db
+
+    @property
+    def files_path(self) -> Path:
+        return self.state_dir / self.files_dir
+
+
+class AuthConfig(_Strict):
+    type: Literal["none"] = "none"
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    auth: AuthConfig | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class StackConfig(_Strict):
+    version: int | str = 2
+    distro_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    apis: list[Api]
+    providers: dict[Api, list[ProviderEntry]] = Field(default_factory=dict)
+    models: list[ModelEntry] = Field(default_factory=list)
+    shields: list[ShieldEntry] = Field(default_factory=list)
+    vector_stores: VectorStoresDefaults | None = None
+    storage: StorageConfig
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    source: str | None = Field(default=None, exclude=True, description="file this config came from")
+
+    @model_validator(mode="after")
+    def _check_references(self) -> StackConfig:
+        seen: dict[str, Api] = {}
+        for api, entries in self.providers.items():
+            if api not in self.apis:
+                raise ValueError(f"providers.{api.value}: API '{api.value}' has providers but is not listed in 'apis'")
+            for i, p in enumerate(entries):
+                if p.provider_id in seen:
+                    raise ValueError(
+                        f"providers.{api.value}[{i}].provider_id: duplicate provider_id '{p.provider_id}' "
+                        f"(already used under {seen[p.provider_id].value})"
+                    )
+                seen[p.provider_id] = api
+        for i, m in enumerate(self.models):
+            if m.provider_id not in seen:
+                raise ValueError(
+                    f"models[{i}].provider_id: unknown provider_id '{m.provider_id}'; "
+                    f"expected one of: {', '.join(sorted(seen)) or 'none'}"
+                )
+        return self
+
+    def provider_entries(self) -> list[tuple[Api, ProviderEntry]]:
+        return [(api, p) for api, entries in self.providers.items() for p in entries]
+
+
+def packaged_distributions() -> dict[str, Path]:
+    """Names of the YAML files shipped in ``vistack.distributions``."""
+    root = resources.files("vistack.distributions")
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in root.iterdir()
+        if entry.name.endswith(".yaml")
+    }
+
+
+def resolve_distribution(name_or_path: str | os.PathLike[str] | None) -> Path:
+    """A packaged name (``local``) or a path to a YAML file."""
+    ref = str(name_or_path or DEFAULT_DISTRIBUTION)
+    path = Path(os.path.expanduser(ref))
+    if path.suffix in (".yaml", ".yml") or os.sep in ref:
+        if not path.is_file():
+            raise ConfigError(f"distribution file '{path}' does not exist")
+        return path
+    packaged = packaged_distributions()
+    if ref not in packaged:
+        raise ConfigError(
+            f"unknown distribution '{ref}'. Packaged: {', '.join(sorted(packaged))}; or pass a path to a YAML file"
+        )
+    return packaged[ref]
+
+
+def load_distribution(name_or_path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> StackConfig:
+    path = resolve_distribution(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_distribution(raw, where=str(path), env=env)
+
+
+def parse_distribution(raw: Any, *, where: str = "<distribution>", env: dict[str, str] | None = None) -> StackConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
+    data = substitute(raw, env, where=where)
+    data = _drop_disabled(data)
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, where)) from None
+    config.source = where
+    return config
+
+
+def _drop_disabled(data: dict[str, Any]) -> dict[str, Any]:
+    """Entries whose id resolved empty are disabled, as in Llama Stack.
+
+    A provider with an empty ``provider_id`` is dropped, and so is a model or
+    shield whose ``provider_id`` or own id resolved empty (they are written
+    with the same ``${env.X:+...}`` switch as their provider).
+    """
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        for api, entries in providers.items():
+            if isinstance(entries, list):
+                providers[api] = [p for p in entries if not (isinstance(p, dict) and p.get("provider_id") is None)]
+    for key, id_key in (("models", "model_id"), ("shields", "shield_id")):
+        items = data.get(key)
+        if isinstance(items, list):
+            data[key] = [
+                m
+                for m in items
+                if not (isinstance(m, dict) and (m.get(id_key, "") is None or ("provider_id" in m and m["provider_id"] is None)))
+            ]
+    return data
+
+
+def _describe(e: ValidationError, where: str) -> str:
+    lines = [f"{where}: invalid distribution"]
+    for err in e.errors():
+        loc = _format_loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        got_text = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+        lines.append(f"  {loc}: {msg}{got_text}")
+    return "\n".join(lines)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(root)"

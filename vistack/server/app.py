@@ -1,0 +1,43 @@
+"""The FastAPI application: one router per API, a lifespan that runs the stack."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+import vistack
+from vistack.config import StackConfig
+from vistack.server.errors import install_error_handlers
+from vistack.server.middleware import RequestContextMiddleware
+from vistack.server.routes import inference, inspect, models, providers
+from vistack.stack import Stack
+
+
+def create_app(config: StackConfig, stack: Stack | None = None) -> FastAPI:
+    stack = stack or Stack(config)
+    stack.build()  # configuration errors surface before the port opens
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await stack.start()
+        try:
+            yield
+        finally:
+            await stack.stop()
+
+    app = FastAPI(
+        title="vistack",
+        version=vistack.__version__,
+        description="Llama Stack-compatible API for visual document intelligence.",
+        lifespan=lifespan,
+    )
+    app.state.stack = stack
+    install_error_handlers(app)
+    for module in (inspect, providers, models, inference):
+        app.include_router(module.router)
+    if config.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestContextMiddleware, max_request_bytes=config.server.max_request_bytes)
+    return app

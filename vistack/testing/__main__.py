@@ -1,0 +1,30 @@
+"""``python -m vistack.testing tiny-mllama DIR`` / ``tiny-llama DIR``: write a tiny offline model."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from .tiny_models import build_tiny_llama, build_tiny_mllama
+
+_BUILDERS = {"tiny-mllama": build_tiny_mllama, "tiny-llama": build_tiny_llama}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vistack.testing", description=__doc__)
+    parser.add_argument("kind", choices=sorted(_BUILDERS), help="which tiny random model to build")
+    parser.add_argument("dir", help="output directory (created if missing)")
+    parser.add_argument("--quiet", action="store_true", help="print only the path")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    path = _BUILDERS[args.kind](args.dir)
+    if not args.quiet:
+        import sys
+
+        print(f"built {args.kind} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    print(path.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

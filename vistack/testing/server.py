@@ -1,0 +1,126 @@
+"""Run a real vistack server as a subprocess on a free loopback port.
+
+Used by the integration tests and the benchmarks: the server is started
+exactly as a user would start it (``vistack serve``), waited for with a
+bounded health poll, and stopped by the PID we started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A ``vistack serve`` subprocess; use as a context manager."""
+
+    def __init__(
+        self,
+        distribution: dict[str, Any] | str | Path,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        startup_timeout_s: float = 180.0,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(distribution, dict):
+            path = self.workdir / "distribution.yaml"
+            path.write_text(yaml.safe_dump(distribution, sort_keys=False))
+            self.distribution = str(path)
+        else:
+            self.distribution = str(distribution)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "VISTACK_HOME": str(self.workdir / "home"), "HF_HUB_OFFLINE": "1",
+                    "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.startup_timeout_s = startup_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / f"server-{self.port}.log"
+
+    def start(self) -> ServerProcess:
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vistack", "serve", "--distribution", self.distribution,
+             "--port", str(self.port), "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+        )
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vistack server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/v1/health", timeout=2.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"vistack server not healthy after {self.startup_timeout_s}s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout_s)
+
+    def restart(self) -> ServerProcess:
+        """Stop and start again on the same port and state dir (persistence tests)."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def tiny_distribution(model_dir: str | Path, *, name: str = "test", extra_models: list[dict] | None = None) -> dict[str, Any]:
+    """A distribution with the tiny Mllama, MiniLM embeddings and a model whose weights are missing."""
+    return {
+        "version": 2,
+        "distro_name": name,
+        "apis": ["inference"],
+        "providers": {
+            "inference": [
+                {"provider_id": "transformers", "provider_type": "inline::transformers",
+                 "config": {"device": "cpu", "default_max_tokens": 16}},
+                {"provider_id": "sentence-transformers", "provider_type": "inline::sentence-transformers", "config": {}},
+            ]
+        },
+        "models": [
+            {"model_id": "tiny-mllama", "provider_id": "transformers", "provider_model_id": str(model_dir),
+             "model_type": "llm", "metadata": {"vision": True}},
+            {"model_id": "missing-vision", "provider_id": "transformers",
+             "provider_model_id": "/nonexistent/vistack-weights/Llama-3.2-11B-Vision-Instruct", "model_type": "llm"},
+            {"model_id": "all-MiniLM-L6-v2", "provider_id": "sentence-transformers", "model_type": "embedding",
+             "metadata": {"embedding_dimension": 384}},
+            *(extra_models or []),
+        ],
+        "storage": {"state_dir": "${env.VISTACK_HOME}/" + name},
+    }
