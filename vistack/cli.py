@@ -74,6 +74,29 @@ def _distributions_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_ingest import ingest
+
+    return asyncio.run(ingest(args.paths, args.store, args.server, args.distribution, args.timeout))
+
+
+def _search(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_ingest import search
+
+    return asyncio.run(search(args.store, args.query, args.server, args.distribution, args.k, args.mode))
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default=os.environ.get("VISTACK_SERVER"),
+                   help="URL of a running server; without it the distribution runs in-process")
+    p.add_argument("--distribution", "-d", default=os.environ.get("VISTACK_DISTRIBUTION", "local"),
+                   help="distribution for in-process mode [default: local]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vistack", description="Self-hosted visual document intelligence (Llama Stack-compatible).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     dshow.add_argument("name", help="packaged name or path")
     dshow.add_argument("--resolved", action="store_true", help="show it after env substitution and validation")
     dshow.set_defaults(func=_distributions_show)
+
+    ing = sub.add_parser("ingest", help="upload files or folders into a vector store (created if missing)")
+    ing.add_argument("paths", nargs="+", help="files or directories (searched recursively)")
+    ing.add_argument("--store", required=True, help="vector store name or id")
+    ing.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for ingestion")
+    _add_target(ing)
+    ing.set_defaults(func=_ingest)
+
+    srch = sub.add_parser("search", help="search a vector store; prints ranked pages")
+    srch.add_argument("query")
+    srch.add_argument("--store", required=True, help="vector store name or id")
+    srch.add_argument("-k", type=int, default=10, help="number of results")
+    srch.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    _add_target(srch)
+    srch.set_defaults(func=_search)
     return parser
 
 

@@ -55,8 +55,20 @@ class ShieldEntry(_Strict):
 
 
 class VectorStoresDefaults(_Strict):
+    """Defaults for vector stores and the ingestion pipeline."""
+
     default_provider_id: str | None = None
     default_embedding_model: str | None = None
+    reranker_model: str | None = Field(default=None, description="local dir of a cross-encoder; enables reranking")
+    page_image_dpi: int = Field(default=110, ge=36, le=600)
+    max_pages: int = Field(default=2000, ge=1)
+    max_page_pixels: int = Field(default=12_000_000, ge=10_000)
+    max_image_pixels: int = Field(default=50_000_000, ge=10_000)
+    ocr: bool = True
+    ocr_language: str = "eng"
+    embedding_batch_size: int = Field(default=32, ge=1, le=2048)
+    ingestion_workers: int = Field(default=1, ge=1, le=16)
+    max_retries: int = Field(default=3, ge=0, le=20)
 
 
 class StorageConfig(_Strict):
@@ -85,7 +97,8 @@ class AuthConfig(_Strict):
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
-    max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="cap for JSON bodies")
+    max_upload_bytes: int = Field(default=513 * 1024 * 1024, ge=1024, description="cap for multipart uploads")
     auth: AuthConfig | None = None
     cors_origins: list[str] = Field(default_factory=list)
 
@@ -97,7 +110,7 @@ class StackConfig(_Strict):
     providers: dict[Api, list[ProviderEntry]] = Field(default_factory=dict)
     models: list[ModelEntry] = Field(default_factory=list)
     shields: list[ShieldEntry] = Field(default_factory=list)
-    vector_stores: VectorStoresDefaults | None = None
+    vector_stores: VectorStoresDefaults = Field(default_factory=VectorStoresDefaults)
     storage: StorageConfig
     server: ServerConfig = Field(default_factory=ServerConfig)
     source: str | None = Field(default=None, exclude=True, description="file this config came from")

@@ -90,6 +90,32 @@ BUILTIN_SPECS: list[ProviderSpec] = [
         )
         for ptype, (config_class, desc) in _OPENAI_COMPAT_TYPES.items()
     ],
+    ProviderSpec(
+        api=Api.vector_io,
+        provider_type="inline::chromadb",
+        module="vistack.providers.vector_io.chroma",
+        provider_class="ChromaVectorIOProvider",
+        config_class="ChromaInlineConfig",
+        pip_packages=("chromadb",),
+        description="Embedded Chroma (PersistentClient) under the state dir.",
+    ),
+    ProviderSpec(
+        api=Api.vector_io,
+        provider_type="remote::chromadb",
+        module="vistack.providers.vector_io.chroma",
+        provider_class="ChromaVectorIOProvider",
+        config_class="ChromaRemoteConfig",
+        pip_packages=("chromadb",),
+        description="A Chroma server (HttpClient), e.g. `chroma run --path DIR`.",
+    ),
+    ProviderSpec(
+        api=Api.files,
+        provider_type="inline::localfs",
+        module="vistack.providers.files.localfs",
+        provider_class="LocalFSFilesProvider",
+        config_class="LocalFSFilesConfig",
+        description="Files on the local disk under the state dir, metadata in SQLite.",
+    ),
 ]
 
 

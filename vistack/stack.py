@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vistack.api import Api, ConfigError, Provider
+from vistack.api.protocols import ProviderContext
 from vistack.api.protocols import InferenceProvider
 from vistack.config import ProviderEntry, StackConfig
 from vistack.model_catalog import ModelCatalog
@@ -33,6 +34,7 @@ class Stack:
         self.providers: dict[str, ProviderHandle] = {}
         self.store: MetadataStore | None = None
         self.models: ModelCatalog | None = None
+        self.vector_stores = None  # VectorStoreService when files + vector_io are configured
 
     def build(self) -> None:
         """Validate and instantiate every provider (no I/O beyond imports of light modules)."""
@@ -79,13 +81,36 @@ class Stack:
         self.config.storage.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = MetadataStore(self.config.storage.metadata_path)
         for handle in self.providers.values():
+            handle.instance.context = ProviderContext(state_dir=self.config.storage.state_dir, store=self.store)
             await handle.instance.initialize()
         inference: dict[str, InferenceProvider] = self.by_api(Api.inference)  # type: ignore[assignment]
         self.models = ModelCatalog(self.store, inference)
         await self.models.load(self.config.models)
+        await self._start_vector_stores()
         log.info("stack '%s' started with providers: %s", self.config.distro_name, ", ".join(self.providers))
 
+    async def _start_vector_stores(self) -> None:
+        files = self.by_api(Api.files)
+        vector_io = self.by_api(Api.vector_io)
+        if not files or not vector_io:
+            return
+        from vistack.rag.records import Records
+        from vistack.rag.vector_stores import VectorStoreService
+
+        assert self.store is not None and self.models is not None
+        self.vector_stores = VectorStoreService(
+            records=Records(self.store),
+            files=next(iter(files.values())),  # type: ignore[arg-type]
+            vector_io=vector_io,  # type: ignore[arg-type]
+            models=self.models,
+            settings=self.config.vector_stores,
+            state_dir=self.config.storage.state_dir,
+        )
+        await self.vector_stores.start()
+
     async def stop(self) -> None:
+        if self.vector_stores is not None:
+            await self.vector_stores.stop()
         if self.models is not None:
             await self.models.close()
         for handle in reversed(list(self.providers.values())):

@@ -76,9 +76,12 @@ class MetadataStore:
             ).fetchone()
         return _row(row) if row else None
 
-    def list_sync(self, kind: str, owner: str | None = None) -> list[StoredObject]:
+    def list_sync(self, kind: str, owner: str | None = None, id_prefix: str | None = None) -> list[StoredObject]:
         query = "SELECT kind, id, owner, created_at, data FROM objects WHERE kind=?"
         args: tuple[Any, ...] = (kind,)
+        if id_prefix is not None:
+            query += " AND substr(id, 1, ?) = ?"
+            args += (len(id_prefix), id_prefix)
         if owner is not None:
             query += " AND owner=?"
             args += (owner,)
@@ -99,8 +102,8 @@ class MetadataStore:
     async def get(self, kind: str, id: str) -> StoredObject | None:
         return await asyncio.to_thread(self.get_sync, kind, id)
 
-    async def list(self, kind: str, owner: str | None = None) -> list[StoredObject]:
-        return await asyncio.to_thread(self.list_sync, kind, owner)
+    async def list(self, kind: str, owner: str | None = None, id_prefix: str | None = None) -> list[StoredObject]:
+        return await asyncio.to_thread(self.list_sync, kind, owner, id_prefix)
 
     async def delete(self, kind: str, id: str) -> bool:
         return await asyncio.to_thread(self.delete_sync, kind, id)

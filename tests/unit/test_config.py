@@ -157,4 +157,7 @@ def test_packaged_distributions_load(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="VLLM_URL"):
         load_distribution("remote-vllm")
     monkeypatch.setenv("VLLM_URL", "http://127.0.0.1:8000/v1")
+    with pytest.raises(ConfigError, match="CHROMA_URL"):
+        load_distribution("remote-vllm")
+    monkeypatch.setenv("CHROMA_URL", "http://127.0.0.1:8000")
     assert load_distribution("remote-vllm").providers[Api.inference][0].config["url"] == "http://127.0.0.1:8000/v1"

@@ -48,7 +48,7 @@ def test_builtin_types_import_lazily_and_configs_validate():
     assert {"inline::transformers", "inline::sentence-transformers", "remote::vllm", "remote::ollama", "remote::openai"} <= types
     for spec in BUILTIN_SPECS:
         assert issubclass(spec.load_config_class(), BaseModel)
-        assert spec.load_provider_class().api == Api.inference
+        assert spec.load_provider_class().api == spec.api
 
 
 def test_provider_modules_do_not_import_torch():

@@ -5,6 +5,8 @@ calls them through the registry and never knows which implementation it has.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -19,7 +21,21 @@ from .inference import (
     EmbeddingsRequest,
     EmbeddingsResponse,
 )
+from .files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
 from .models import Model
+
+
+@dataclass
+class ProviderContext:
+    """What the stack hands every provider before ``initialize``.
+
+    ``state_dir`` is the distribution's state directory (providers keep their
+    data in a subdirectory of it unless their config names a path);
+    ``store`` is the shared SQLite metadata store (``vistack.storage.MetadataStore``).
+    """
+
+    state_dir: Path
+    store: Any
 
 
 class Provider:
@@ -36,6 +52,7 @@ class Provider:
         self.config = config
         self.deps = deps or {}
         self.provider_id: str = ""
+        self.context: ProviderContext | None = None
 
     async def initialize(self) -> None:
         """Connect, load or validate; must not raise for a merely missing model."""
@@ -81,4 +98,129 @@ class InferenceProvider(Provider):
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         """Always returns float vectors; the server applies ``encoding_format``."""
+        raise NotImplementedError
+
+
+# ----- vector_io ----------------------------------------------------------------------------------
+
+ChunkMetadataValue = str | int | float | bool
+
+
+class StoredChunk(BaseModel):
+    """One retrievable unit as a vector DB holds it.
+
+    ``metadata`` is flat (scalars only, as Chroma requires): ``file_id``,
+    ``filename``, ``page``, ``bbox`` ("x0,y0,x1,y1" in PDF points),
+    ``chunk_type``, ``page_image_file_id``, ``chunk_index`` plus the file's
+    attributes. ``embedding`` is ``None`` when not requested back.
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, ChunkMetadataValue] = {}
+    embedding: list[float] | None = None
+
+
+class ScoredChunk(BaseModel):
+    chunk: StoredChunk
+    score: float
+
+
+class VectorIOProvider(Provider):
+    """A vector index with one collection per vector store.
+
+    Scores are cosine similarities (higher is better). ``where`` arguments are
+    equality maps on metadata (``{"file_id": "file-..."}``); ``filters`` are the
+    OpenAI comparison/compound filters. A backend that is down raises
+    ``ServiceUnavailableError`` naming where it was looked for.
+    """
+
+    api = Api.vector_io
+
+    async def create_collection(self, store_id: str, dimension: int) -> None:
+        raise NotImplementedError
+
+    async def delete_collection(self, store_id: str) -> None:
+        raise NotImplementedError
+
+    async def add_chunks(self, store_id: str, chunks: list[StoredChunk]) -> None:
+        """Upsert chunks (all with embeddings of the collection's dimension)."""
+        raise NotImplementedError
+
+    async def delete_chunks(self, store_id: str, where: dict[str, ChunkMetadataValue]) -> None:
+        raise NotImplementedError
+
+    async def get_chunks(
+        self, store_id: str, where: dict[str, ChunkMetadataValue], include_embeddings: bool = False
+    ) -> list[StoredChunk]:
+        """All chunks matching ``where``, ordered by (page, chunk_index) when present."""
+        raise NotImplementedError
+
+    async def query(
+        self, store_id: str, embedding: list[float], k: int, filters: Any | None = None
+    ) -> list[ScoredChunk]:
+        """Top-``k`` by cosine similarity, best first, restricted by OpenAI ``filters``."""
+        raise NotImplementedError
+
+    async def count(self, store_id: str) -> int:
+        raise NotImplementedError
+
+
+# ----- files --------------------------------------------------------------------------------------
+
+
+class StoredFileInfo(BaseModel):
+    """A file's public object plus what only the server needs (owner, hash, type)."""
+
+    file: FileObject
+    owner: str
+    sha256: str
+    content_type: str | None = None
+
+
+class FilesProvider(Provider):
+    """Stores uploaded bytes and their metadata; every file records its owner.
+
+    ``owner=None`` in a lookup means "any owner" (internal callers such as
+    ingestion); routes pass the caller's principal. Unknown or foreign ids
+    raise ``NotFoundError``; uploads over the configured cap raise
+    ``PayloadTooLargeError`` and leave nothing behind.
+    """
+
+    api = Api.files
+
+    async def create_file(
+        self,
+        *,
+        filename: str,
+        purpose: FilePurpose,
+        chunks: AsyncIterator[bytes],
+        owner: str,
+        content_type: str | None = None,
+        expires_after: ExpiresAfter | None = None,
+    ) -> StoredFileInfo:
+        raise NotImplementedError
+
+    async def list_files(
+        self,
+        *,
+        owner: str | None,
+        purpose: FilePurpose | None = None,
+        order: str = "desc",
+        limit: int = 10000,
+        after: str | None = None,
+    ) -> ListFilesResponse:
+        raise NotImplementedError
+
+    async def get_file(self, file_id: str, owner: str | None = None) -> StoredFileInfo:
+        raise NotImplementedError
+
+    async def iter_content(self, file_id: str, owner: str | None = None) -> AsyncIterator[bytes]:
+        """The exact uploaded bytes, in chunks."""
+        raise NotImplementedError
+
+    async def read_bytes(self, file_id: str, owner: str | None = None) -> bytes:
+        raise NotImplementedError
+
+    async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
         raise NotImplementedError

@@ -24,9 +24,10 @@ class _TooLarge(StarletteHTTPException):
 class RequestContextMiddleware:
     """Sets the principal and provider data for the request, and caps body size (413)."""
 
-    def __init__(self, app: ASGIApp, max_request_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_request_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_request_bytes = max_request_bytes
+        self.max_upload_bytes = max_upload_bytes or max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,16 +35,19 @@ class RequestContextMiddleware:
             return
         raw_provider_data = None
         declared_length = None
+        limit, setting = self.max_request_bytes, "server.max_request_bytes"
         for name, value in scope["headers"]:
-            if name == _PROVIDER_DATA:
+            if name == b"content-type" and value.startswith(b"multipart/"):
+                limit, setting = self.max_upload_bytes, "server.max_upload_bytes"
+            elif name == _PROVIDER_DATA:
                 raw_provider_data = value.decode("latin-1")
             elif name == b"content-length":
                 try:
                     declared_length = int(value)
                 except ValueError:
                     declared_length = None
-        if declared_length is not None and declared_length > self.max_request_bytes:
-            await _send_error(send, 413, self._too_large_message(declared_length))
+        if declared_length is not None and declared_length > limit:
+            await _send_error(send, 413, _too_large_message(declared_length, limit, setting))
             return
         try:
             data = parse_provider_data(raw_provider_data)
@@ -61,8 +65,8 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_request_bytes:
-                    raise _TooLarge(self._too_large_message(received))
+                if received > limit:
+                    raise _TooLarge(_too_large_message(received, limit, setting))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -77,11 +81,10 @@ class RequestContextMiddleware:
             if not response_started:
                 await _send_error(send, 413, e.detail)
 
-    def _too_large_message(self, size: int) -> str:
-        return (
-            f"request body of {size} bytes exceeds the server limit of {self.max_request_bytes} bytes "
-            "(server.max_request_bytes in the distribution)"
-        )
+
+
+def _too_large_message(size: int, limit: int, setting: str) -> str:
+    return f"request body of {size} bytes exceeds the server limit of {limit} bytes ({setting} in the distribution)"
 
 
 async def _send_error(send: Send, status: int, message: str) -> None:

@@ -88,6 +88,12 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(timeout=timeout_s)
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, for resume-after-restart tests."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
     def restart(self) -> ServerProcess:
         """Stop and start again on the same port and state dir (persistence tests)."""
         self.stop()
@@ -100,13 +106,36 @@ class ServerProcess:
         self.stop()
 
 
-def tiny_distribution(model_dir: str | Path, *, name: str = "test", extra_models: list[dict] | None = None) -> dict[str, Any]:
-    """A distribution with the tiny Mllama, MiniLM embeddings and a model whose weights are missing."""
+def tiny_distribution(
+    model_dir: str | Path,
+    *,
+    name: str = "test",
+    extra_models: list[dict] | None = None,
+    chroma_url: str | None = None,
+    documents: bool = False,
+    vector_stores: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A distribution with the tiny Mllama, MiniLM embeddings and a model whose weights are missing.
+
+    ``documents=True`` adds files and vector stores: embedded Chroma, or a
+    Chroma server when ``chroma_url`` is given.
+    """
+    apis = ["inference"]
+    providers: dict[str, Any] = {}
+    if documents or chroma_url:
+        apis += ["files", "vector_io"]
+        chroma = ({"provider_id": "chromadb", "provider_type": "remote::chromadb", "config": {"url": chroma_url}}
+                  if chroma_url else {"provider_id": "chromadb", "provider_type": "inline::chromadb", "config": {}})
+        providers["vector_io"] = [chroma]
+        providers["files"] = [{"provider_id": "localfs", "provider_type": "inline::localfs",
+                               "config": {"max_file_bytes": 20 * 1024 * 1024}}]
     return {
         "version": 2,
         "distro_name": name,
-        "apis": ["inference"],
+        "apis": apis,
+        "vector_stores": vector_stores or {},
         "providers": {
+            **providers,
             "inference": [
                 {"provider_id": "transformers", "provider_type": "inline::transformers",
                  "config": {"device": "cpu", "default_max_tokens": 16}},

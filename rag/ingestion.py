@@ -1,0 +1,258 @@
+"""Background ingestion: file -> pages -> chunks -> embeddings -> vector DB + BM25.
+
+A producer thread extracts and renders pages with PyMuPDF while the event
+loop stores page images and embeds the previous pages (the embedding model
+runs in its own worker thread), so rendering and embedding overlap and both
+cores stay busy. Work is resumable: a file record stays ``in_progress``
+until it is done, and the stack re-queues such files after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from vistack.api import ServiceUnavailableError
+from vistack.api.files import FilePurpose
+from vistack.api.protocols import FilesProvider, StoredChunk, VectorIOProvider
+from vistack.api.vector_stores import LastError
+from vistack.config import VectorStoresDefaults
+from vistack.rag.chunking import chunk_page, resolve_chunking
+from vistack.rag.documents import DocumentError, ExtractedPage, ExtractOptions, extract_pages
+from vistack.rag.keyword_index import KeywordIndex
+from vistack.rag.records import FileRecord, StoreRecord
+
+log = logging.getLogger(__name__)
+
+Embedder = Callable[[StoreRecord, list[str]], Awaitable[list[list[float]]]]
+
+_END = object()
+_MUPDF_LOCK = threading.Lock()
+
+
+@dataclass
+class IngestResult:
+    page_count: int
+    chunk_count: int
+    page_image_file_ids: list[str]
+
+
+class IngestionCancelled(Exception):
+    pass
+
+
+def bbox_text(bbox: tuple[float, float, float, float]) -> str:
+    """Bounding boxes travel as "x0,y0,x1,y1" (PDF points): attribute values must be scalars."""
+    return ",".join(f"{v:.1f}" for v in bbox)
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class Ingestor:
+    """Turns one attached file into stored chunks; raises DocumentError for bad input."""
+
+    def __init__(
+        self,
+        files: FilesProvider,
+        vector_io: dict[str, VectorIOProvider],
+        keyword_index: Callable[[str], KeywordIndex],
+        embed: Embedder,
+        settings: VectorStoresDefaults,
+    ) -> None:
+        self.files = files
+        self.vector_io = vector_io
+        self.keyword_index = keyword_index
+        self.embed = embed
+        self.settings = settings
+
+    def options(self) -> ExtractOptions:
+        s = self.settings
+        return ExtractOptions(
+            dpi=s.page_image_dpi,
+            max_pages=s.max_pages,
+            max_page_pixels=s.max_page_pixels,
+            max_image_pixels=s.max_image_pixels,
+            ocr=s.ocr,
+            ocr_language=s.ocr_language,
+        )
+
+    async def cleanup(self, store: StoreRecord, rec: FileRecord) -> None:
+        """Remove what an earlier (partial) run or the file itself left in the indexes."""
+        file_id = rec.object.id
+        await self.vector_io[store.provider_id].delete_chunks(store.object.id, {"file_id": file_id})
+        await asyncio.to_thread(self.keyword_index(store.object.id).delete, {"file_id": file_id})
+        for image_id in rec.page_image_file_ids:
+            try:
+                await self.files.delete_file(image_id)
+            except Exception as e:  # a page image already gone is fine
+                log.debug("page image %s not deleted: %s", image_id, e)
+
+    async def ingest(self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event) -> IngestResult:
+        file_id = rec.object.id
+        data = await self.files.read_bytes(file_id)
+        max_tokens, overlap = resolve_chunking(rec.object.chunking_strategy)
+        vector_io = self.vector_io[store.provider_id]
+        keyword = self.keyword_index(store.object.id)
+        attributes = dict(rec.object.attributes)
+        stem = PurePath(rec.filename or file_id).stem or file_id
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=4)
+        options = self.options()
+
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            """Hand one item to the loop; gives up when the consumer has stopped."""
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while True:
+                try:
+                    future.result(timeout=0.5)
+                    return True
+                except concurrent.futures.TimeoutError:
+                    if stop.is_set():
+                        future.cancel()
+                        return False
+
+        def produce() -> None:
+            """Always ends with a terminal item (_END, an exception) unless the consumer is gone."""
+            try:
+                pages = extract_pages(data, rec.filename, options)
+                while not stop.is_set():
+                    if cancelled.is_set():
+                        put(IngestionCancelled())
+                        return
+                    with _MUPDF_LOCK:  # MuPDF must not run on two threads at once
+                        page = next(pages, _END)
+                    if not put(page) or page is _END:
+                        return
+            except BaseException as e:  # every failure goes to the consumer, which raises it
+                put(e)
+
+        producer = threading.Thread(target=produce, name=f"ingest-{file_id}", daemon=True)
+        producer.start()
+
+        result = IngestResult(0, 0, [])
+        pending: list[StoredChunk] = []
+
+        async def flush() -> None:
+            if not pending:
+                return
+            vectors = await self.embed(store, [c.text for c in pending])
+            for chunk, vector in zip(pending, vectors, strict=True):
+                chunk.embedding = vector
+            await vector_io.add_chunks(store.object.id, list(pending))
+            await asyncio.to_thread(keyword.add, list(pending))
+            result.chunk_count += len(pending)
+            pending.clear()
+
+        try:
+            while True:
+                item = await self._next_item(queue, producer)
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if cancelled.is_set():
+                    raise IngestionCancelled()
+                page: ExtractedPage = item
+                result.page_count += 1
+                image_id = ""
+                if page.image_png:
+                    stored = await self.files.create_file(
+                        filename=f"{stem}.page-{page.number:04d}.png",
+                        purpose=FilePurpose.vision,
+                        chunks=_one_chunk(page.image_png),
+                        owner=owner,
+                        content_type="image/png",
+                    )
+                    image_id = stored.file.id
+                    result.page_image_file_ids.append(image_id)
+                pending.extend(self._chunks(rec, page, image_id, attributes, max_tokens, overlap))
+                if len(pending) >= self.settings.embedding_batch_size:
+                    await flush()
+            await flush()
+            # persist the BM25 index now, so the first search after a big ingest does not pay for it
+            await asyncio.to_thread(keyword.flush)
+        finally:
+            stop.set()
+            while producer.is_alive():  # it ends after the page it is on
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                await asyncio.sleep(0.01)
+        return result
+
+    @staticmethod
+    async def _next_item(queue: asyncio.Queue, producer: threading.Thread) -> object:
+        """The next page; a producer that died without a word is an error, never a hang."""
+        while True:
+            try:
+                return await asyncio.wait_for(queue.get(), timeout=1.0)
+            except TimeoutError:
+                if not producer.is_alive() and queue.empty():
+                    raise RuntimeError("page extraction stopped unexpectedly") from None
+
+    def _chunks(
+        self,
+        rec: FileRecord,
+        page: ExtractedPage,
+        image_id: str,
+        attributes: dict,
+        max_tokens: int,
+        overlap: int,
+    ) -> list[StoredChunk]:
+        file_id = rec.object.id
+        base = {
+            **attributes,
+            "file_id": file_id,
+            "filename": rec.filename,
+            "page": page.number,
+            "page_image_file_id": image_id,
+            "text_layer": "yes" if page.has_text_layer else ("ocr" if page.ocr_used else "none"),
+        }
+        pieces = chunk_page(page, max_tokens, overlap)
+        if not pieces:
+            # An image-only page (no text layer, no OCR) stays findable by name and
+            # keeps its page image for the vision model.
+            return [
+                StoredChunk(
+                    id=f"{file_id}:p{page.number}:c0",
+                    text=f"{rec.filename} page {page.number}: image-only page without a text layer",
+                    metadata={
+                        **base,
+                        "chunk_type": "image",
+                        "chunk_index": 0,
+                        "bbox": bbox_text((0.0, 0.0, page.width, page.height)),
+                    },
+                )
+            ]
+        return [
+            StoredChunk(
+                id=f"{file_id}:p{page.number}:c{piece.index_on_page}",
+                text=piece.text,
+                metadata={
+                    **base,
+                    "chunk_type": piece.chunk_type,
+                    "chunk_index": piece.index_on_page,
+                    "bbox": bbox_text(piece.bbox),
+                },
+            )
+            for piece in pieces
+        ]
+
+
+def failure(e: BaseException) -> LastError:
+    """The user-facing reason a file failed."""
+    if isinstance(e, DocumentError):
+        return LastError(code=e.code, message=str(e))  # type: ignore[arg-type]
+    if isinstance(e, ServiceUnavailableError):
+        return LastError(code="server_error", message=e.message)
+    return LastError(code="server_error", message=f"ingestion failed: {type(e).__name__}: {e}")

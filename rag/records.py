@@ -1,0 +1,117 @@
+"""Persisted records behind the Vector Stores API.
+
+The public objects (``VectorStoreObject``, ``VectorStoreFileObject``) are
+stored together with what only the server needs: which provider and
+embedding model a store uses, a file's content hash and the page images it
+produced. ``file_counts`` are derived from the file records on every read,
+so they can never drift.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from vistack.api.vector_stores import (
+    ChunkingStrategy,
+    ChunkingStrategyAuto,
+    FileCounts,
+    VectorStoreFileObject,
+    VectorStoreObject,
+)
+from vistack.storage import MetadataStore
+
+STORE_KIND = "vector_store"
+FILE_KIND = "vector_store_file"
+BATCH_KIND = "vector_store_file_batch"
+
+
+class StoreRecord(BaseModel):
+    object: VectorStoreObject
+    provider_id: str
+    embedding_model: str
+    embedding_dimension: int
+    chunking_strategy: ChunkingStrategy = Field(default_factory=ChunkingStrategyAuto)
+
+
+class FileRecord(BaseModel):
+    object: VectorStoreFileObject
+    filename: str = ""
+    sha256: str | None = None
+    duplicate_of: str | None = None
+    batch_id: str | None = None
+    page_image_file_ids: list[str] = Field(default_factory=list)
+    chunk_count: int = 0
+    page_count: int = 0
+    attempts: int = 0
+
+
+class BatchRecord(BaseModel):
+    id: str
+    vector_store_id: str
+    created_at: int
+    file_ids: list[str]
+    cancelled: bool = False
+
+
+def file_key(store_id: str, file_id: str) -> str:
+    return f"{store_id}/{file_id}"
+
+
+class Records:
+    """Typed access to the three record kinds in the shared metadata store."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.db = store
+
+    # stores
+    async def put_store(self, rec: StoreRecord, owner: str) -> None:
+        await self.db.put(STORE_KIND, rec.object.id, owner, rec.model_dump(mode="json"))
+
+    async def get_store(self, store_id: str) -> tuple[StoreRecord, str] | None:
+        obj = await self.db.get(STORE_KIND, store_id)
+        return (StoreRecord.model_validate(obj.data), obj.owner) if obj else None
+
+    async def list_stores(self, owner: str | None) -> list[StoreRecord]:
+        return [StoreRecord.model_validate(o.data) for o in await self.db.list(STORE_KIND, owner)]
+
+    async def delete_store(self, store_id: str) -> None:
+        await self.db.delete(STORE_KIND, store_id)
+
+    # files
+    async def put_file(self, rec: FileRecord, owner: str) -> None:
+        await self.db.put(
+            FILE_KIND, file_key(rec.object.vector_store_id, rec.object.id), owner, rec.model_dump(mode="json")
+        )
+
+    async def get_file(self, store_id: str, file_id: str) -> FileRecord | None:
+        obj = await self.db.get(FILE_KIND, file_key(store_id, file_id))
+        return FileRecord.model_validate(obj.data) if obj else None
+
+    async def list_files(self, store_id: str) -> list[FileRecord]:
+        return [FileRecord.model_validate(o.data) for o in await self.db.list(FILE_KIND, id_prefix=f"{store_id}/")]
+
+    async def all_files(self) -> list[tuple[FileRecord, str]]:
+        return [(FileRecord.model_validate(o.data), o.owner) for o in await self.db.list(FILE_KIND)]
+
+    async def delete_file(self, store_id: str, file_id: str) -> None:
+        await self.db.delete(FILE_KIND, file_key(store_id, file_id))
+
+    # batches
+    async def put_batch(self, rec: BatchRecord, owner: str) -> None:
+        await self.db.put(BATCH_KIND, rec.id, owner, rec.model_dump(mode="json"))
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None:
+        obj = await self.db.get(BATCH_KIND, batch_id)
+        return BatchRecord.model_validate(obj.data) if obj else None
+
+    async def delete_batches_of(self, store_id: str) -> None:
+        for o in await self.db.list(BATCH_KIND):
+            if o.data.get("vector_store_id") == store_id:
+                await self.db.delete(BATCH_KIND, o.id)
+
+
+def count_files(files: list[FileRecord]) -> FileCounts:
+    counts = FileCounts(total=len(files))
+    for f in files:
+        setattr(counts, f.object.status, getattr(counts, f.object.status) + 1)
+    return counts

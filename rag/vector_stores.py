@@ -1,0 +1,691 @@
+"""The Vector Stores service: OpenAI vector-store semantics over our providers.
+
+Routes call this; it reaches files, vector_io and embeddings through the
+providers the stack built (never importing a provider). Records live in the
+shared metadata store; ingestion runs in background workers and resumes
+after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from vistack.api import BadRequestError, ModelType, NotFoundError, ServiceUnavailableError
+from vistack.api.filters import parse_filter
+from vistack.api.inference import EmbeddingsRequest
+from vistack.api.protocols import FilesProvider, ScoredChunk, StoredChunk, VectorIOProvider
+from vistack.api.vector_stores import (
+    AttachFileRequest,
+    ChunkingStrategyAuto,
+    ContentItem,
+    CreateFileBatchRequest,
+    CreateVectorStoreRequest,
+    FileBatchObject,
+    FileContentResponse,
+    InsertChunksRequest,
+    IOChunk,
+    ListResponse,
+    QueryChunksRequest,
+    QueryChunksResponse,
+    RankingOptions,
+    SearchRequest,
+    SearchResponsePage,
+    SearchResult,
+    UpdateVectorStoreRequest,
+    VectorStoreDeleteResponse,
+    VectorStoreFileDeleteResponse,
+    VectorStoreFileObject,
+    VectorStoreObject,
+)
+from vistack.config import VectorStoresDefaults
+from vistack.model_catalog import ModelCatalog
+from vistack.pagination import Order, paginate
+from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure
+from vistack.rag.keyword_index import KeywordIndex
+from vistack.rag.records import BatchRecord, FileRecord, Records, StoreRecord, count_files
+from vistack.rag.rerank import CrossEncoderReranker
+from vistack.rag.search import HybridSearcher
+
+log = logging.getLogger(__name__)
+
+_SYSTEM_METADATA = ("provider_id", "provider_vector_store_id", "embedding_model", "embedding_dimension")
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class VectorStoreService:
+    def __init__(
+        self,
+        *,
+        records: Records,
+        files: FilesProvider,
+        vector_io: dict[str, VectorIOProvider],
+        models: ModelCatalog,
+        settings: VectorStoresDefaults,
+        state_dir: Path,
+    ) -> None:
+        self.records = records
+        self.files = files
+        self.vector_io = vector_io
+        self.models = models
+        self.settings = settings
+        self.index_dir = state_dir / "keyword"
+        self._indexes: dict[str, KeywordIndex] = {}
+        self._indexes_lock = threading.Lock()
+        reranker = CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None
+        self.searcher = HybridSearcher(vector_io, self.keyword_index, self.embed_for_store, reranker)
+        self.ingestor = Ingestor(files, vector_io, self.keyword_index, self.embed_for_store, settings)
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._workers: list[asyncio.Task] = []
+        self._cancel_flags: dict[tuple[str, str], threading.Event] = {}
+        self._record_locks: dict[str, asyncio.Lock] = {}
+
+    # ----- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start workers and re-queue files a previous run left unfinished."""
+        for i in range(self.settings.ingestion_workers):
+            self._workers.append(asyncio.create_task(self._worker(), name=f"ingest-worker-{i}"))
+        for rec, _owner in await self.records.all_files():
+            if rec.object.status == "in_progress":
+                log.info("resuming ingestion of %s into %s", rec.object.id, rec.object.vector_store_id)
+                self._enqueue(rec.object.vector_store_id, rec.object.id)
+
+    async def stop(self) -> None:
+        for flag in self._cancel_flags.values():
+            flag.set()
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        with self._indexes_lock:
+            for index in self._indexes.values():
+                index.close()
+            self._indexes.clear()
+
+    def keyword_index(self, store_id: str) -> KeywordIndex:
+        with self._indexes_lock:
+            index = self._indexes.get(store_id)
+            if index is None:
+                index = self._indexes[store_id] = KeywordIndex(self.index_dir / store_id)
+            return index
+
+    async def embed(self, model_id: str, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
+        entry = self.models.get(model_id)
+        response = await self.models.provider_for(entry).embeddings(
+            EmbeddingsRequest(model=entry.model.provider_resource_id, input=texts, dimensions=dimensions)
+        )
+        return [d.embedding for d in sorted(response.data, key=lambda d: d.index)]  # type: ignore[misc]
+
+    async def embed_for_store(self, store: StoreRecord, texts: list[str]) -> list[list[float]]:
+        """Embed with the store's model, asking for the store's dimension when it is not the model's own."""
+        native = _int_or_none(self.models.get(store.embedding_model).model.metadata.get("embedding_dimension"))
+        dimensions = store.embedding_dimension if native and native != store.embedding_dimension else None
+        return await self.embed(store.embedding_model, texts, dimensions)
+
+    # ----- stores -------------------------------------------------------------------------------
+
+    async def create_store(self, req: CreateVectorStoreRequest, owner: str) -> VectorStoreObject:
+        metadata = dict(req.metadata or {})
+        model_id = req.embedding_model or metadata.get("embedding_model") or self.settings.default_embedding_model
+        entry = self._embedding_model(model_id)
+        dimension = req.embedding_dimension or _int_or_none(metadata.get("embedding_dimension"))
+        dimension = dimension or _int_or_none(entry.model.metadata.get("embedding_dimension"))
+        if dimension is None:
+            dimension = len((await self.embed(entry.model.identifier, ["dimension probe"]))[0])
+        provider_id = self._vector_provider_id(req.provider_id or metadata.get("provider_id"))
+        store_id = f"vs_{uuid.uuid4()}"
+        now = _now()
+        metadata.update(
+            provider_id=provider_id,
+            provider_vector_store_id=store_id,
+            embedding_model=entry.model.identifier,
+            embedding_dimension=str(dimension),
+        )
+        obj = VectorStoreObject(
+            id=store_id,
+            created_at=now,
+            name=req.name,
+            expires_after=req.expires_after,
+            last_active_at=now,
+            metadata=metadata,
+        )
+        await self.vector_io[provider_id].create_collection(store_id, dimension)
+        record = StoreRecord(
+            object=obj,
+            provider_id=provider_id,
+            embedding_model=entry.model.identifier,
+            embedding_dimension=dimension,
+            chunking_strategy=req.chunking_strategy or ChunkingStrategyAuto(),
+        )
+        await self.records.put_store(record, owner)
+        for file_id in req.file_ids or []:
+            await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner)
+        return await self.get_store(store_id, owner)
+
+    def _embedding_model(self, model_id: str | None):
+        if model_id is None:
+            candidates = [e for e in self.models.list() if e.model.model_type == ModelType.embedding]
+            if not candidates:
+                raise BadRequestError(
+                    "no embedding model is configured: pass extra_body={'embedding_model': ...} or set "
+                    "vector_stores.default_embedding_model in the distribution",
+                    param="embedding_model",
+                )
+            return candidates[0]
+        entry = self.models.get(model_id)
+        if entry.model.model_type != ModelType.embedding:
+            raise BadRequestError(
+                f"model '{entry.model.identifier}' is a {entry.model.model_type.value} model, not an embedding model",
+                param="embedding_model",
+            )
+        return entry
+
+    def _vector_provider_id(self, requested: str | None) -> str:
+        if requested:
+            if requested not in self.vector_io:
+                raise BadRequestError(
+                    f"unknown vector_io provider '{requested}'; configured: {', '.join(sorted(self.vector_io))}",
+                    param="provider_id",
+                )
+            return requested
+        if self.settings.default_provider_id:
+            return self.settings.default_provider_id
+        if len(self.vector_io) == 1:
+            return next(iter(self.vector_io))
+        raise BadRequestError(
+            f"several vector_io providers are configured ({', '.join(sorted(self.vector_io))}); "
+            "pass extra_body={'provider_id': ...}",
+            param="provider_id",
+        )
+
+    async def _store(self, store_id: str, owner: str) -> StoreRecord:
+        found = await self.records.get_store(store_id)
+        if found is None or found[1] != owner:
+            raise NotFoundError(f"vector store '{store_id}' not found", code="vector_store_not_found")
+        return found[0]
+
+    async def _public(self, record: StoreRecord) -> VectorStoreObject:
+        files = await self.records.list_files(record.object.id)
+        counts = count_files(files)
+        return record.object.model_copy(
+            update={
+                "file_counts": counts,
+                "status": "in_progress" if counts.in_progress else "completed",
+                "usage_bytes": sum(f.object.usage_bytes for f in files),
+            }
+        )
+
+    async def get_store(self, store_id: str, owner: str) -> VectorStoreObject:
+        return await self._public(await self._store(store_id, owner))
+
+    async def list_stores(
+        self, owner: str, limit: int, order: Order, after: str | None, before: str | None
+    ) -> ListResponse:
+        records = await self.records.list_stores(owner)  # oldest first, to the sub-second
+        position = {r.object.id: i for i, r in enumerate(records)}
+        page, has_more = paginate(
+            records,
+            key=lambda r: (position[r.object.id],),
+            ident=lambda r: r.object.id,
+            limit=limit,
+            order=order,
+            after=after,
+            before=before,
+        )
+        data = [await self._public(r) for r in page]
+        return ListResponse(
+            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
+        )
+
+    async def update_store(self, store_id: str, req: UpdateVectorStoreRequest, owner: str) -> VectorStoreObject:
+        record = await self._store(store_id, owner)
+        obj = record.object
+        if req.metadata is not None:
+            changed = [
+                k for k in _SYSTEM_METADATA if k in req.metadata and str(req.metadata[k]) != str(obj.metadata.get(k))
+            ]
+            if changed:
+                raise BadRequestError(f"metadata keys {changed} are set by the server and cannot be changed")
+            obj.metadata = {**req.metadata, **{k: obj.metadata[k] for k in _SYSTEM_METADATA if k in obj.metadata}}
+        if req.name is not None:
+            obj.name = req.name
+        if req.expires_after is not None:
+            obj.expires_after = req.expires_after
+        obj.last_active_at = _now()
+        await self.records.put_store(record, owner)
+        return await self._public(record)
+
+    async def delete_store(self, store_id: str, owner: str) -> VectorStoreDeleteResponse:
+        record = await self._store(store_id, owner)
+        for rec in await self.records.list_files(store_id):
+            self._cancel(store_id, rec.object.id)
+            await self._delete_page_images(rec)
+            await self.records.delete_file(store_id, rec.object.id)
+        await self.vector_io[record.provider_id].delete_collection(store_id)
+        with self._indexes_lock:
+            index = self._indexes.pop(store_id, None)
+        if index is not None:
+            index.close()
+        await asyncio.to_thread(shutil.rmtree, self.index_dir / store_id, True)
+        await self.records.delete_batches_of(store_id)
+        await self.records.delete_store(store_id)
+        return VectorStoreDeleteResponse(id=store_id)
+
+    # ----- files --------------------------------------------------------------------------------
+
+    async def attach_file(
+        self, store_id: str, req: AttachFileRequest, owner: str, batch_id: str | None = None
+    ) -> VectorStoreFileObject:
+        record = await self._store(store_id, owner)
+        existing = await self.records.get_file(store_id, req.file_id)
+        if existing is not None:
+            return existing.object
+        info = await self.files.get_file(req.file_id, owner)
+        duplicate = next(
+            (
+                f
+                for f in await self.records.list_files(store_id)
+                if f.sha256 == info.sha256
+                and f.object.status in ("completed", "in_progress")
+                and f.duplicate_of is None
+            ),
+            None,
+        )
+        obj = VectorStoreFileObject(
+            id=req.file_id,
+            vector_store_id=store_id,
+            created_at=_now(),
+            attributes=req.attributes or {},
+            status="completed" if duplicate else "in_progress",
+            chunking_strategy=req.chunking_strategy or record.chunking_strategy,
+            usage_bytes=0 if duplicate else info.file.bytes,
+        )
+        rec = FileRecord(
+            object=obj,
+            filename=info.file.filename,
+            sha256=info.sha256,
+            batch_id=batch_id,
+            duplicate_of=duplicate.object.id if duplicate else None,
+        )
+        await self.records.put_file(rec, owner)
+        if duplicate is None:
+            self._enqueue(store_id, req.file_id)
+        return obj
+
+    async def _file(self, store_id: str, file_id: str, owner: str) -> tuple[StoreRecord, FileRecord]:
+        store = await self._store(store_id, owner)
+        rec = await self.records.get_file(store_id, file_id)
+        if rec is None:
+            raise NotFoundError(f"file '{file_id}' is not attached to vector store '{store_id}'", code="file_not_found")
+        return store, rec
+
+    async def get_file(self, store_id: str, file_id: str, owner: str) -> VectorStoreFileObject:
+        return (await self._file(store_id, file_id, owner))[1].object
+
+    async def list_files(
+        self,
+        store_id: str,
+        owner: str,
+        limit: int,
+        order: Order,
+        after: str | None,
+        before: str | None,
+        status: str | None,
+        batch_id: str | None = None,
+    ) -> ListResponse:
+        await self._store(store_id, owner)
+        files = [
+            f
+            for f in await self.records.list_files(store_id)
+            if (status is None or f.object.status == status) and (batch_id is None or f.batch_id == batch_id)
+        ]
+        position = {f.object.id: i for i, f in enumerate(files)}  # storage order: oldest first, sub-second
+        page, has_more = paginate(
+            files,
+            key=lambda f: (position[f.object.id],),
+            ident=lambda f: f.object.id,
+            limit=limit,
+            order=order,
+            after=after,
+            before=before,
+        )
+        data = [f.object for f in page]
+        return ListResponse(
+            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
+        )
+
+    async def file_content(
+        self, store_id: str, file_id: str, owner: str, include_embeddings: bool, include_metadata: bool
+    ) -> FileContentResponse:
+        store, rec = await self._file(store_id, file_id, owner)
+        source = rec.duplicate_of or file_id
+        chunks = await self.vector_io[store.provider_id].get_chunks(store_id, {"file_id": source}, include_embeddings)
+        return FileContentResponse(
+            data=[
+                ContentItem(
+                    text=c.text,
+                    embedding=c.embedding if include_embeddings else None,
+                    metadata=dict(c.metadata) if include_metadata else None,
+                    chunk_metadata={"chunk_id": c.id, "document_id": source} if include_metadata else None,
+                )
+                for c in chunks
+            ]
+        )
+
+    async def update_file_attributes(
+        self, store_id: str, file_id: str, attributes: dict, owner: str
+    ) -> VectorStoreFileObject:
+        store, rec = await self._file(store_id, file_id, owner)
+        async with self._lock_for(store_id, file_id):
+            old_keys = set(rec.object.attributes)
+            rec.object.attributes = dict(attributes)
+            await self.records.put_file(rec, owner)
+            if rec.object.status == "completed" and rec.duplicate_of is None:
+                provider = self.vector_io[store.provider_id]
+                chunks = await provider.get_chunks(store_id, {"file_id": file_id}, include_embeddings=True)
+                for c in chunks:
+                    meta = {k: v for k, v in c.metadata.items() if k not in old_keys or k in _CHUNK_KEYS}
+                    meta.update({k: v for k, v in attributes.items() if k not in _CHUNK_KEYS})
+                    c.metadata = meta
+                if chunks:
+                    await provider.add_chunks(store_id, chunks)
+                    await asyncio.to_thread(self.keyword_index(store_id).add, chunks)
+        return rec.object
+
+    async def delete_file(self, store_id: str, file_id: str, owner: str) -> VectorStoreFileDeleteResponse:
+        store, rec = await self._file(store_id, file_id, owner)
+        self._cancel(store_id, file_id)
+        async with self._lock_for(store_id, file_id):
+            if rec.duplicate_of is None:
+                await self.ingestor.cleanup(store, rec)
+            await self.records.delete_file(store_id, file_id)
+        return VectorStoreFileDeleteResponse(id=file_id)
+
+    async def _delete_page_images(self, rec: FileRecord) -> None:
+        for image_id in rec.page_image_file_ids:
+            try:
+                await self.files.delete_file(image_id)
+            except Exception as e:  # already gone
+                log.debug("page image %s not deleted: %s", image_id, e)
+
+    # ----- batches ------------------------------------------------------------------------------
+
+    async def create_batch(self, store_id: str, req: CreateFileBatchRequest, owner: str) -> FileBatchObject:
+        await self._store(store_id, owner)
+        for file_id in req.file_ids:  # fail before attaching anything when an id is unknown
+            await self.files.get_file(file_id, owner)
+        batch = BatchRecord(
+            id=f"vsfb_{uuid.uuid4().hex}",
+            vector_store_id=store_id,
+            created_at=_now(),
+            file_ids=list(dict.fromkeys(req.file_ids)),
+        )
+        await self.records.put_batch(batch, owner)
+        for file_id in batch.file_ids:
+            await self.attach_file(
+                store_id,
+                AttachFileRequest(file_id=file_id, attributes=req.attributes, chunking_strategy=req.chunking_strategy),
+                owner,
+                batch.id,
+            )
+        return await self.get_batch(store_id, batch.id, owner)
+
+    async def _batch(self, store_id: str, batch_id: str, owner: str) -> BatchRecord:
+        await self._store(store_id, owner)
+        batch = await self.records.get_batch(batch_id)
+        if batch is None or batch.vector_store_id != store_id:
+            raise NotFoundError(
+                f"file batch '{batch_id}' not found in vector store '{store_id}'", code="batch_not_found"
+            )
+        return batch
+
+    async def get_batch(self, store_id: str, batch_id: str, owner: str) -> FileBatchObject:
+        batch = await self._batch(store_id, batch_id, owner)
+        files = [f for f in await self.records.list_files(store_id) if f.object.id in set(batch.file_ids)]
+        counts = count_files(files)
+        if counts.in_progress:
+            status = "in_progress"
+        elif batch.cancelled:
+            status = "cancelled"
+        elif counts.total and counts.failed == counts.total:
+            status = "failed"
+        else:
+            status = "completed"
+        return FileBatchObject(
+            id=batch.id, created_at=batch.created_at, vector_store_id=store_id, status=status, file_counts=counts
+        )
+
+    async def cancel_batch(self, store_id: str, batch_id: str, owner: str) -> FileBatchObject:
+        batch = await self._batch(store_id, batch_id, owner)
+        batch.cancelled = True
+        await self.records.put_batch(batch, owner)
+        for file_id in batch.file_ids:
+            rec = await self.records.get_file(store_id, file_id)
+            if rec is not None and rec.object.status == "in_progress":
+                self._cancel(store_id, file_id)
+                async with self._lock_for(store_id, file_id):
+                    store = await self._store(store_id, owner)
+                    await self.ingestor.cleanup(store, rec)
+                    rec.object.status = "cancelled"
+                    await self.records.put_file(rec, owner)
+        return await self.get_batch(store_id, batch_id, owner)
+
+    # ----- search -------------------------------------------------------------------------------
+
+    async def search(self, store_id: str, req: SearchRequest, owner: str) -> SearchResponsePage:
+        store = await self._store(store_id, owner)
+        if req.rewrite_query:
+            raise BadRequestError(
+                "rewrite_query is not supported by this server; send the query as you want it searched",
+                param="rewrite_query",
+            )
+        queries = [req.query] if isinstance(req.query, str) else list(req.query)
+        text = " ".join(q for q in queries if q.strip())
+        if not text:
+            raise BadRequestError("query must not be empty", param="query")
+        try:
+            flt = parse_filter(req.filters)
+        except ValidationError as e:
+            raise BadRequestError(
+                f"invalid filters: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}", param="filters"
+            ) from None
+        hits = await self.searcher.search(store, text, req.max_num_results, req.search_mode, flt, req.ranking_options)
+        return SearchResponsePage(search_query=queries, data=[_result(h) for h in hits])
+
+    # ----- /v1/vector-io ------------------------------------------------------------------------
+
+    async def insert_chunks(self, req: InsertChunksRequest, owner: str) -> None:
+        store = await self._store(req.vector_store_id, owner)
+        chunks: list[StoredChunk] = []
+        missing: list[int] = []
+        for i, c in enumerate(req.chunks):
+            if c.embedding is not None and len(c.embedding) != store.embedding_dimension:
+                raise BadRequestError(
+                    f"chunks[{i}].embedding has dimension {len(c.embedding)}, but vector store "
+                    f"'{store.object.id}' was created with dimension {store.embedding_dimension}",
+                    param="chunks",
+                )
+            chunk_id = c.chunk_id or (c.chunk_metadata or {}).get("chunk_id") or f"chunk-{uuid.uuid4().hex}"
+            meta = {k: _scalar(v) for k, v in c.metadata.items()}
+            meta.setdefault("document_id", (c.chunk_metadata or {}).get("document_id") or "")
+            chunks.append(StoredChunk(id=chunk_id, text=_content_text(c.content), metadata=meta, embedding=c.embedding))
+            if c.embedding is None:
+                missing.append(i)
+        if missing:
+            vectors = await self.embed_for_store(store, [chunks[i].text for i in missing])
+            for i, v in zip(missing, vectors, strict=True):
+                chunks[i].embedding = v
+        await self.vector_io[store.provider_id].add_chunks(store.object.id, chunks)
+        await asyncio.to_thread(self.keyword_index(store.object.id).add, chunks)
+
+    async def query_chunks(self, req: QueryChunksRequest, owner: str) -> QueryChunksResponse:
+        store = await self._store(req.vector_store_id, owner)
+        params = req.params or {}
+        mode = params.get("mode") or "vector"
+        if mode not in ("vector", "keyword", "hybrid"):
+            raise BadRequestError(f"params.mode must be vector, keyword or hybrid, got {mode!r}", param="params.mode")
+        try:
+            k = int(params.get("max_chunks", 3))
+            flt = parse_filter(params.get("filters"))
+            ranking = {"score_threshold": params.get("score_threshold") or None}
+            if params.get("reranker_type") in ("rrf", "weighted"):
+                ranking["ranker"] = params["reranker_type"]
+            ranking.update(
+                {k2: v for k2, v in (params.get("reranker_params") or {}).items() if k2 in ("alpha", "impact_factor")}
+            )
+            options = RankingOptions.model_validate(ranking)
+        except (ValidationError, ValueError, TypeError) as e:
+            raise BadRequestError(f"invalid params: {e}", param="params") from None
+        hits = await self.searcher.search(store, _content_text(req.query), k, mode, flt, options)
+        return QueryChunksResponse(
+            chunks=[IOChunk(content=h.chunk.text, chunk_id=h.chunk.id, metadata=dict(h.chunk.metadata)) for h in hits],
+            scores=[h.score for h in hits],
+        )
+
+    # ----- ingestion workers --------------------------------------------------------------------
+
+    def _enqueue(self, store_id: str, file_id: str) -> None:
+        self._cancel_flags[(store_id, file_id)] = threading.Event()
+        self._queue.put_nowait((store_id, file_id))
+
+    def _cancel(self, store_id: str, file_id: str) -> None:
+        flag = self._cancel_flags.get((store_id, file_id))
+        if flag is not None:
+            flag.set()
+
+    def _lock_for(self, store_id: str, file_id: str) -> asyncio.Lock:
+        return self._record_locks.setdefault(f"{store_id}/{file_id}", asyncio.Lock())
+
+    async def _worker(self) -> None:
+        while True:
+            store_id, file_id = await self._queue.get()
+            try:
+                await self._process(store_id, file_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a worker must survive any single file
+                log.exception("ingestion of %s into %s crashed", file_id, store_id)
+            finally:
+                self._queue.task_done()
+
+    async def _process(self, store_id: str, file_id: str) -> None:
+        cancelled = self._cancel_flags.setdefault((store_id, file_id), threading.Event())
+        if cancelled.is_set():
+            return
+        found = await self.records.get_store(store_id)
+        rec = await self.records.get_file(store_id, file_id)
+        if found is None or rec is None or rec.object.status != "in_progress":
+            return
+        store, owner = found
+        lock = self._lock_for(store_id, file_id)
+        async with lock:
+            try:
+                await self.ingestor.cleanup(store, rec)
+                rec.page_image_file_ids = []
+                result = await self.ingestor.ingest(store, rec, owner, cancelled)
+            except IngestionCancelled:
+                return
+            except ServiceUnavailableError as e:
+                rec.attempts += 1
+                if rec.attempts <= self.settings.max_retries and not cancelled.is_set():
+                    await self.records.put_file(rec, owner)
+                    delay = min(2**rec.attempts, 30)
+                    log.warning(
+                        "ingestion of %s: backend unavailable (%s); retry %d in %ss", file_id, e, rec.attempts, delay
+                    )
+                    asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, (store_id, file_id))
+                    return
+                await self._fail(store_id, file_id, owner, e)
+                return
+            except Exception as e:
+                await self._fail(store_id, file_id, owner, e)
+                return
+            current = await self.records.get_file(store_id, file_id)
+            if current is None or cancelled.is_set() or current.object.status != "in_progress":
+                await self.ingestor.cleanup(
+                    store, rec.model_copy(update={"page_image_file_ids": result.page_image_file_ids})
+                )
+                return
+            current.object.status = "completed"
+            current.object.last_error = None
+            current.page_image_file_ids = result.page_image_file_ids
+            current.page_count = result.page_count
+            current.chunk_count = result.chunk_count
+            await self.records.put_file(current, owner)
+            self._cancel_flags.pop((store_id, file_id), None)
+
+    async def _fail(self, store_id: str, file_id: str, owner: str, e: BaseException) -> None:
+        if not isinstance(e, ServiceUnavailableError):
+            log.info("ingestion of %s failed: %s", file_id, e)
+        current = await self.records.get_file(store_id, file_id)
+        if current is None:
+            return
+        current.object.status = "failed"
+        current.object.last_error = failure(e)
+        await self.records.put_file(current, owner)
+        self._cancel_flags.pop((store_id, file_id), None)
+
+    async def wait_idle(self, timeout_s: float = 300.0) -> None:
+        """Wait until the queue is drained (tests, the in-process CLI)."""
+        await asyncio.wait_for(self._queue.join(), timeout_s)
+
+
+_CHUNK_KEYS = {
+    "file_id",
+    "filename",
+    "page",
+    "page_image_file_id",
+    "text_layer",
+    "chunk_type",
+    "chunk_index",
+    "bbox",
+    "document_id",
+}
+
+
+def _result(hit: ScoredChunk) -> SearchResult:
+    meta = hit.chunk.metadata
+    return SearchResult(
+        file_id=str(meta.get("file_id") or meta.get("document_id") or ""),
+        filename=str(meta.get("filename") or ""),
+        score=hit.score,
+        attributes={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
+        content=[ContentItem(text=hit.chunk.text)],
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    import json
+
+    return json.dumps(value, default=str)
+
+
+def _content_text(content: Any) -> str:
+    """Llama Stack interleaved content as text (images are not searchable text)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", "")) if content.get("type", "text") == "text" else ""
+    if isinstance(content, list):
+        return " ".join(t for t in (_content_text(c) for c in content) if t)
+    return str(content)
