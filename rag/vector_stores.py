@@ -232,21 +232,9 @@ class VectorStoreService:
     async def list_stores(
         self, owner: str, limit: int, order: Order, after: str | None, before: str | None
     ) -> ListResponse:
-        records = await self.records.list_stores(owner)  # oldest first, to the sub-second
-        position = {r.object.id: i for i, r in enumerate(records)}
-        page, has_more = paginate(
-            records,
-            key=lambda r: (position[r.object.id],),
-            ident=lambda r: r.object.id,
-            limit=limit,
-            order=order,
-            after=after,
-            before=before,
-        )
-        data = [await self._public(r) for r in page]
-        return ListResponse(
-            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
-        )
+        records = await self.records.list_stores(owner)
+        page, has_more = _page(records, limit, order, after, before)
+        return _list_response([await self._public(r) for r in page], has_more)
 
     async def update_store(self, store_id: str, req: UpdateVectorStoreRequest, owner: str) -> VectorStoreObject:
         record = await self._store(store_id, owner)
@@ -350,20 +338,8 @@ class VectorStoreService:
             for f in await self.records.list_files(store_id)
             if (status is None or f.object.status == status) and (batch_id is None or f.batch_id == batch_id)
         ]
-        position = {f.object.id: i for i, f in enumerate(files)}  # storage order: oldest first, sub-second
-        page, has_more = paginate(
-            files,
-            key=lambda f: (position[f.object.id],),
-            ident=lambda f: f.object.id,
-            limit=limit,
-            order=order,
-            after=after,
-            before=before,
-        )
-        data = [f.object for f in page]
-        return ListResponse(
-            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
-        )
+        page, has_more = _page(files, limit, order, after, before)
+        return _list_response([f.object for f in page], has_more)
 
     async def file_content(
         self, store_id: str, file_id: str, owner: str, include_embeddings: bool, include_metadata: bool
@@ -652,6 +628,16 @@ _CHUNK_KEYS = {
     "bbox",
     "document_id",
 }
+
+
+def _page(records: list, limit: int, order: Order, after: str | None, before: str | None) -> tuple[list, bool]:
+    """Records come from storage oldest first (to the sub-second), which is the list order."""
+    return paginate(records, ident=lambda r: r.object.id, limit=limit, order=order, after=after, before=before)
+
+
+def _list_response(data: list, has_more: bool) -> ListResponse:
+    return ListResponse(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
+                        has_more=has_more)
 
 
 def _result(hit: ScoredChunk) -> SearchResult:

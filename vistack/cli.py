@@ -12,6 +12,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from vistack.api import ConfigError
+from vistack.client import VistackAPIError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         err_console.print(f"[red]configuration error:[/red] {e}", highlight=False)
         return 2
+    except VistackAPIError as e:
+        err_console.print(f"[red]error {e.status_code}:[/red] {e.message}", highlight=False)
+        return 1
 
 
 if __name__ == "__main__":

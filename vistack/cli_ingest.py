@@ -109,7 +109,7 @@ async def ingest(paths: list[str], store_name: str, server: str | None, distribu
                     rows.append((str(path), pages[path], info["status"], error))
                     progress.advance(task, pages[path])
                     del remaining[file_id]
-            for file_id, path in remaining.items():
+            for path in remaining.values():
                 rows.append((str(path), pages[path], "in_progress", f"still running after {timeout_s:.0f}s"))
     _summary(store, rows)
     return 0 if all(status == "completed" for _, _, status, _ in rows) else 1

@@ -15,8 +15,8 @@ Order = Literal["asc", "desc"]
 def paginate(
     items: Sequence[T],
     *,
-    key: Callable[[T], tuple],
     ident: Callable[[T], str],
+    key: Callable[[T], tuple] | None = None,
     limit: int,
     order: Order = "desc",
     after: str | None = None,
@@ -24,10 +24,15 @@ def paginate(
 ) -> tuple[list[T], bool]:
     """Sort by ``key`` in ``order``, cut at the cursors, return (page, has_more).
 
+    Without ``key`` the items are taken to be oldest first already (storage order).
+
     An unknown cursor id is a client error (400), not silently ignored: a
     client paging through a list that changed should hear about it.
     """
-    ordered = sorted(items, key=key, reverse=(order == "desc"))
+    if key is None:
+        ordered = list(reversed(items)) if order == "desc" else list(items)
+    else:
+        ordered = sorted(items, key=key, reverse=(order == "desc"))
     ids = [ident(x) for x in ordered]
     start, end = 0, len(ordered)
     if after is not None:
