@@ -286,3 +286,27 @@ def test_chroma_down_is_503_and_nothing_lost(stack, corpus, client, http):
         chroma.start()
     hits = search(client, corpus["store"].id, corpus["docs"]["report"].fact("revenue").query)
     assert hits and hits[0].file_id == corpus["ids"]["report"]
+
+
+def test_cross_encoder_reranker_configured(tiny_mllama_dir, tmp_path):
+    """With vector_stores.reranker_model set, hybrid results are rescored by the cross-encoder."""
+    from vistack.testing import build_tiny_cross_encoder
+
+    reranker = build_tiny_cross_encoder(tmp_path / "cross-encoder")
+    dist = tiny_distribution(tiny_mllama_dir, documents=True, vector_stores={"reranker_model": str(reranker)})
+    with ServerProcess(dist, tmp_path / "srv") as server:
+        client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="none", max_retries=0, timeout=120)
+        with httpx.Client(base_url=server.base_url, timeout=120) as http:
+            report = docs.annual_report_pdf()
+            store = client.vector_stores.create(name="rerank", file_ids=[upload(client, report)])
+            wait_files(http, store.id, [f.id for f in client.vector_stores.files.list(vector_store_id=store.id).data])
+            query = report.fact("revenue").query
+            reranked = search(client, store.id, query, search_mode="hybrid", max_num_results=5)
+            plain = client.vector_stores.search(vector_store_id=store.id, query=query, max_num_results=5,
+                                                ranking_options={"ranker": "none"},
+                                                extra_body={"search_mode": "hybrid"}).data
+    # cross-encoder scores (sigmoid of one logit) replace the RRF scores (about 1/61 each)
+    assert len(reranked) == 5 and all(0.0 <= h.score <= 1.0 for h in reranked)
+    assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
+    assert all(h.score <= 2 / 61 for h in plain)  # ranker "none": RRF scores, no reranking
+    assert [round(h.score, 6) for h in reranked] != [round(h.score, 6) for h in plain]

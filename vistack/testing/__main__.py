@@ -1,13 +1,18 @@
-"""``python -m vistack.testing tiny-mllama DIR`` / ``tiny-llama DIR``: write a tiny offline model."""
+"""``python -m vistack.testing tiny-mllama|tiny-llama|tiny-cross-encoder DIR``: write a tiny offline model."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from .tiny_models import build_tiny_llama, build_tiny_mllama
+from .tiny_models import build_tiny_cross_encoder, build_tiny_llama, build_tiny_mllama
 
-_BUILDERS = {"tiny-mllama": build_tiny_mllama, "tiny-llama": build_tiny_llama}
+_BUILDERS = {
+    "tiny-mllama": build_tiny_mllama,
+    "tiny-llama": build_tiny_llama,
+    "tiny-cross-encoder": build_tiny_cross_encoder,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         import sys
 
         print(f"built {args.kind} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
-    print(path.resolve())
+    print(Path(path).resolve())
     return 0
 
 

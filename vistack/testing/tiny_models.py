@@ -340,3 +340,61 @@ def tiny_model_dir(kind: str = "mllama") -> Path:
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         path = _CACHE[kind] = _BUILDERS[kind](root / kind)
     return path
+
+
+_CROSS_ENCODER_TEXTS = [
+    "quarterly revenue grew in the third quarter",
+    "the invoice total is due next month",
+    "a dashboard chart of monthly sales",
+    "scanned form with a signature",
+    "slide deck about hiring plans",
+    "table of costs by region",
+    "unrelated text",
+]
+
+
+def build_tiny_cross_encoder(path: str | Path) -> Path:
+    """A 1-layer random BERT with one label and a small WordPiece tokenizer, saved like a real cross-encoder.
+
+    Exercises the reranking code path offline; its scores mean nothing.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(_CROSS_ENCODER_TEXTS * 2, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece()
+    BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    ).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=1,
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():  # spread the scores so the order is clear of float noise
+        model.classifier.weight.normal_(0.0, 5.0)
+    model.save_pretrained(path)
+    return path
