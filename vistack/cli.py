@@ -47,15 +47,10 @@ def _distributions_list(args: argparse.Namespace) -> int:
     table.add_column("name", style="cyan")
     table.add_column("apis")
     table.add_column("providers")
-    table.add_column("file")
     for name, path in sorted(packaged_distributions().items()):
         raw = yaml.safe_load(path.read_text()) or {}
-        providers = [
-            f"{p.get('provider_id')} ({p.get('provider_type')})"
-            for entries in (raw.get("providers") or {}).values()
-            for p in entries or []
-        ]
-        table.add_row(name, ", ".join(raw.get("apis") or []), "\n".join(providers), str(path))
+        providers = [p.get("provider_type", "") for entries in (raw.get("providers") or {}).values() for p in entries or []]
+        table.add_row(name, ", ".join(raw.get("apis") or []), "\n".join(providers))
     console.print(table)
     return 0
 

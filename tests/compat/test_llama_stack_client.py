@@ -62,3 +62,25 @@ def test_official_client_round_trip(server, lsc_python):
     assert out["health"] == "OK" and out["version"]
     assert out["routes"] > 5
     assert out["not_found"] == "NotFoundError"
+
+
+def test_official_client_files_and_vector_stores(lsc_python, tiny_mllama_dir, tmp_path):
+    from vistack.testing import documents as docs
+    from vistack.testing.server import ServerProcess, tiny_distribution
+
+    report = docs.annual_report_pdf()
+    pdf = tmp_path / report.filename
+    pdf.write_bytes(report.data)
+    fact = report.fact("revenue")
+    with ServerProcess(tiny_distribution(tiny_mllama_dir, documents=True), tmp_path / "srv") as server:
+        proc = subprocess.run([lsc_python, str(Path(__file__).with_name("lsc_documents_script.py")), server.base_url,
+                               str(pdf), fact.query], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["file"]["bytes"] == len(report.data) and out["file"]["filename"] == report.filename
+    assert out["files_listed"]
+    assert out["attached_status"] == "in_progress" and out["final_status"] == "completed"
+    assert out["file_counts"] == 1
+    assert out["hits"] and out["hits"][0]["file_id"] == out["file"]["id"]
+    assert int(out["hits"][0]["page"]) == fact.page
+    assert out["deleted"] is True
