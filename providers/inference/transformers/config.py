@@ -35,7 +35,12 @@ class TransformersInferenceConfig(BaseModel):
     attn_implementation: str | None = Field(
         None, description='"sdpa", "eager" or "flash_attention_2"; default lets transformers choose.'
     )
-    cpu_threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU; default: torch's choice.")
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch intra-op threads on CPU; default: one fewer than the machine's cores (at least 1), "
+        "so the event loop and the HTTP stack keep a core instead of fighting torch's spinning threads.",
+    )
     preload: bool = Field(
         False, description="Load registered models in the background at startup instead of on the first request."
     )

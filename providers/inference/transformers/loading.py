@@ -150,8 +150,8 @@ class ModelLoader:
             load["device_map"] = "auto"  # shard over all visible GPUs; without accelerate: .to("cuda") below
         if cfg.quantization != "none":
             load["quantization_config"] = self._quantization(rid, device, dtype)
-        if device == "cpu" and cfg.cpu_threads:
-            torch.set_num_threads(cfg.cpu_threads)
+        if device == "cpu":
+            torch.set_num_threads(cfg.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
 
         is_mllama = getattr(hf_config, "model_type", None) == "mllama"
         logger.info("loading %s (%s) from %s on %s as %s", rid, hf_config.model_type, source, device, dtype)

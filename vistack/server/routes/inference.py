@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from vistack.api import BadRequestError, ModelType
@@ -61,7 +61,7 @@ async def chat_completions(body: ChatCompletionRequest, catalog: Annotated[Model
     )
     if isinstance(result, AsyncIterator) or hasattr(result, "__anext__"):
         return await sse_response(result, fix)  # type: ignore[arg-type]
-    return fix(result)
+    return _json(fix(result))
 
 
 @router.post("/completions", response_model=Completion, responses=_STREAM_DOC, summary="Create a text completion.")
@@ -73,7 +73,7 @@ async def completions(body: CompletionRequest, catalog: Annotated[ModelCatalog, 
     )
     if hasattr(result, "__anext__"):
         return await sse_response(result, fix)  # type: ignore[arg-type]
-    return fix(result)
+    return _json(fix(result))
 
 
 @router.post("/embeddings", response_model=EmbeddingsResponse, summary="Create embeddings.")
@@ -87,6 +87,11 @@ async def embeddings(body: EmbeddingsRequest, catalog: Annotated[ModelCatalog, D
         for item in result.data:
             item.embedding = encode_base64(item.embedding)  # type: ignore[arg-type]
     return result
+
+
+def _json(obj: BaseModel) -> Response:
+    """The provider already built a validated model: serialise it once, skip re-validation."""
+    return Response(content=obj.model_dump_json(), media_type="application/json")
 
 
 def encode_base64(vector: list[float]) -> str:
