@@ -1,0 +1,420 @@
+"""Page-level retrieval quality: vistack hybrid vs BM25-only and vector-only, one run.
+
+    .venv/bin/python benchmarks/retrieval.py                  # ingest + evaluate (~3 min on 2 cores)
+    .venv/bin/python benchmarks/retrieval.py --state /tmp/rb  # keep the server state; later runs reuse it
+    .venv/bin/python benchmarks/retrieval.py --verify         # only check the question set against the PDFs
+
+The corpus (see ``_corpus.py``) is ingested through a real ``vistack serve``
+subprocess; every question of ``retrieval_questions.jsonl`` is then searched
+through ``POST /v1/vector_stores/{id}/search`` in the three modes of the same
+store (``vector``, ``keyword``, ``hybrid``), ``max_num_results`` = ``--k``
+chunks (default 10, what an agent's file_search would get).
+
+Page-level metrics: the returned chunks are mapped to (file, page) and
+de-duplicated in rank order, so several chunks of one page count once and
+crowd out nothing but themselves. A question is answered at rank r when the
+r-th distinct page is one of its accepted answer pages.
+
+* recall@1, recall@5: share of questions answered within the first 1 / 5 pages
+  (hit rate: any accepted page counts; most questions have exactly one).
+* MRR@10: mean of 1/r over questions (0 when not answered within 10 pages).
+
+Before searching, every question's evidence is checked against PyMuPDF's text of
+each answer page (case, ligatures, dashes and whitespace normalised); pages
+elsewhere in the corpus that contain an evidence phrase must be listed in the
+question's ``evidence_elsewhere`` with a reason, or the run stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import CorpusFile, by_name, corpus_files, document_distribution, machine, normalise, page_texts
+
+from vistack.testing.server import ServerProcess
+
+console = Console(width=max(Console().width, 160))
+HERE = Path(__file__).resolve().parent
+QUESTIONS = HERE / "retrieval_questions.jsonl"
+MODES = ("vector", "keyword", "hybrid")
+KINDS = ("lookup", "paraphrase", "table", "figure")
+METRICS = ("recall@1", "recall@5", "MRR@10")
+
+
+# ----- question set -------------------------------------------------------------------------------
+
+
+def load_questions(path: Path = QUESTIONS) -> list[dict]:
+    qs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ids = [q["id"] for q in qs]
+    if len(ids) != len(set(ids)):
+        raise SystemExit("duplicate question ids")
+    for q in qs:
+        if q["kind"] not in KINDS:
+            raise SystemExit(f"{q['id']}: unknown kind {q['kind']!r}")
+    return qs
+
+
+def verify(questions: list[dict]) -> list[str]:
+    """Problems with the question set (empty when every answer page carries its evidence)."""
+    files = by_name()
+    texts: dict[str, list[str]] = {}
+
+    def pages(name: str) -> list[str]:
+        if name not in texts:
+            texts[name] = [normalise(t) for t in page_texts(files[name].path)]
+        return texts[name]
+
+    problems = []
+    for q in questions:
+        evidence = [normalise(e) for e in q["evidence"]]
+        gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
+        allowed = {(a["file"], p) for a in q.get("evidence_elsewhere", []) for p in a["pages"]}
+        for name, page in sorted(gold):
+            if name not in files:
+                problems.append(f"{q['id']}: unknown file {name}")
+            elif not 1 <= page <= len(pages(name)):
+                problems.append(f"{q['id']}: {name} has no page {page}")
+            elif not any(e in pages(name)[page - 1] for e in evidence):
+                problems.append(f"{q['id']}: no evidence phrase on {name} p{page}")
+        for name in files:
+            for i, text in enumerate(pages(name), 1):
+                if (name, i) not in gold | allowed and any(e in text for e in evidence):
+                    problems.append(f"{q['id']}: evidence also on {name} p{i} (add it to answers or evidence_elsewhere)")
+    return problems
+
+
+# ----- server side --------------------------------------------------------------------------------
+
+
+def ensure_corpus(client: httpx.Client, files: list[CorpusFile], store_name: str) -> str:
+    """The id of a store holding every corpus file, ingesting what is missing."""
+    stores = client.get("/v1/vector_stores", params={"limit": 100}).raise_for_status().json()["data"]
+    store = next((s for s in stores if s.get("name") == store_name), None)
+    if store is None:
+        store = client.post("/v1/vector_stores", json={"name": store_name}).raise_for_status().json()
+    listed = client.get(f"/v1/vector_stores/{store['id']}/files", params={"limit": 100}).raise_for_status().json()
+    done = set()
+    for f in listed["data"]:
+        if f["status"] == "completed":
+            info = client.get(f"/v1/files/{f['id']}").raise_for_status().json()
+            done.add(info["filename"])
+    todo = [f for f in files if f.name not in done]
+    if todo:
+        console.print(f"ingesting {len(todo)} PDFs ...")
+        t0 = time.perf_counter()
+        ids = []
+        for f in todo:
+            with f.path.open("rb") as fh:
+                ids.append(client.post("/v1/files", data={"purpose": "assistants"},
+                                       files={"file": (f.name, fh, "application/pdf")}).raise_for_status().json()["id"])
+        client.post(f"/v1/vector_stores/{store['id']}/file_batches", json={"file_ids": ids}).raise_for_status()
+        pending = set(ids)
+        while pending:
+            time.sleep(0.5)
+            for fid in list(pending):
+                info = client.get(f"/v1/vector_stores/{store['id']}/files/{fid}").raise_for_status().json()
+                if info["status"] != "in_progress":
+                    if info["status"] != "completed":
+                        raise SystemExit(f"ingestion of {fid} ended {info['status']}: {info.get('last_error')}")
+                    pending.discard(fid)
+        console.print(f"  done in {time.perf_counter() - t0:.0f}s")
+    return store["id"]
+
+
+def page_ranking(hits: list[dict]) -> list[tuple[str, int]]:
+    """Distinct (filename, page) in rank order."""
+    out: list[tuple[str, int]] = []
+    for hit in hits:
+        attrs = hit.get("attributes") or {}
+        key = (hit.get("filename") or str(attrs.get("filename", "")), int(attrs.get("page", 0)))
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def first_rank(ranking: list[tuple[str, int]], gold: set[tuple[str, int]]) -> int | None:
+    for i, key in enumerate(ranking, 1):
+        if key in gold:
+            return i
+    return None
+
+
+def scores(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "recall@1": sum(1 for r in ranks if r is not None and r <= 1) / n,
+        "recall@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "MRR@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
+    }
+
+
+def evaluate(client: httpx.Client, store_id: str, questions: list[dict], k: int,
+             ranking_options: dict | None = None) -> dict[str, dict[str, int | None]]:
+    """{mode: {question id: first rank of an answer page or None}}, plus the latency per mode."""
+    ranks: dict[str, dict[str, int | None]] = {m: {} for m in MODES}
+    for q in questions:
+        gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
+        for mode in MODES:
+            body = {"query": q["question"], "max_num_results": k, "search_mode": mode}
+            if ranking_options:
+                body["ranking_options"] = ranking_options
+            r = client.post(f"/v1/vector_stores/{store_id}/search", json=body).raise_for_status().json()
+            ranks[mode][q["id"]] = first_rank(page_ranking(r["data"]), gold)
+    return ranks
+
+
+# ----- report -------------------------------------------------------------------------------------
+
+
+def report(questions: list[dict], ranks: dict[str, dict[str, int | None]], k: int) -> dict:
+    groups = {"all": [q["id"] for q in questions]}
+    for kind in KINDS:
+        groups[kind] = [q["id"] for q in questions if q["kind"] == kind]
+    results: dict = {}
+    t = Table(title=f"Page-level retrieval, {len(questions)} questions, {k} chunks per search")
+    for col in ("questions", "n", "mode", *METRICS):
+        t.add_column(col, justify="left" if col in ("questions", "mode") else "right")
+    for label, ids in groups.items():
+        row = {mode: scores([ranks[mode][i] for i in ids]) for mode in MODES}
+        results[label] = row
+        for mode in MODES:
+            cells = []
+            for metric in METRICS:
+                v = row[mode][metric]
+                text = f"{v:.3f}"
+                if mode == "hybrid":
+                    best = max(row["vector"][metric], row["keyword"][metric])
+                    color = "green" if v > best else ("yellow" if v == best else "red")
+                    text = f"[{color}]{text}[/]"
+                cells.append(text)
+            t.add_row(label if mode == MODES[0] else "", str(len(ids)) if mode == MODES[0] else "", mode, *cells,
+                      end_section=mode == MODES[-1])
+    console.print(t)
+    console.print("hybrid: [green]beats[/] / [yellow]ties[/] / [red]loses to[/] the better of vector and keyword")
+    overall = results["all"]
+    for metric in METRICS:
+        base = max(overall["vector"][metric], overall["keyword"][metric])
+        verdict = "beats" if overall["hybrid"][metric] > base else "does NOT beat"
+        console.print(f"overall: hybrid {metric} {overall['hybrid'][metric]:.3f} {verdict} "
+                      f"the best baseline ({base:.3f})")
+    return results
+
+
+# ----- fusion experiments (offline, over the same candidate lists) -------------------------------
+
+
+def candidate_lists(client: httpx.Client, store_id: str, questions: list[dict], depth: int) -> dict:
+    """{question id: {mode: [ScoredChunk, ...]}} from /v1/vector-io/query, ``depth`` deep, best first."""
+    from vistack.api.protocols import ScoredChunk, StoredChunk
+
+    out: dict = {}
+    for q in questions:
+        out[q["id"]] = {}
+        for mode in ("vector", "keyword"):
+            r = client.post("/v1/vector-io/query", json={"vector_store_id": store_id, "query": q["question"],
+                                                         "params": {"mode": mode, "max_chunks": depth}})
+            r.raise_for_status()
+            body = r.json()
+            out[q["id"]][mode] = [ScoredChunk(chunk=StoredChunk(id=c["chunk_id"], text="", metadata=c["metadata"]),
+                                              score=s) for c, s in zip(body["chunks"], body["scores"], strict=True)]
+    return out
+
+
+def _page_of(hit) -> tuple[str, int]:
+    return (str(hit.chunk.metadata.get("filename", "")), int(hit.chunk.metadata.get("page", 0)))
+
+
+def page_rrf(lists, k: float, fetch: int, weights=(1.0, 1.0)):
+    """Experiment: RRF over *pages* (each list's chunks collapsed to distinct pages, in rank order);
+    output: the best chunk of every page in fused page order, then the remaining chunks."""
+    from vistack.api.protocols import ScoredChunk
+    from vistack.rag.fusion import reciprocal_rank_fusion
+
+    page_score: dict[tuple[str, int], float] = {}
+    for hits, w in zip(lists, weights, strict=True):
+        seen: list[tuple[str, int]] = []
+        for hit in hits[:fetch]:
+            if _page_of(hit) not in seen:
+                seen.append(_page_of(hit))
+        for rank, page in enumerate(seen, 1):
+            page_score[page] = page_score.get(page, 0.0) + w / (k + rank)
+    chunks = reciprocal_rank_fusion([h[:fetch] for h in lists], k=k, weights=list(weights))
+    chunks.sort(key=lambda h: -page_score[_page_of(h)])  # stable: chunk RRF order within a page
+    first, rest, seen_pages = [], [], set()
+    for hit in chunks:
+        (rest if _page_of(hit) in seen_pages else first).append(hit)
+        seen_pages.add(_page_of(hit))
+    return [ScoredChunk(chunk=h.chunk, score=page_score[_page_of(h)]) for h in first + rest]
+
+
+def fusion_experiments(questions: list[dict], lists: dict, k: int, server_ranks: dict | None) -> None:
+    """Recompute hybrid with fusion variants over the same candidates; print one table."""
+    from vistack.rag.fusion import reciprocal_rank_fusion, weighted_fusion
+    from vistack.rag.search import CANDIDATE_MULTIPLIER, MIN_CANDIDATES
+
+    fetch = max(k * CANDIDATE_MULTIPLIER, MIN_CANDIDATES)
+    variants = {
+        "vector only": lambda v, kw: v,
+        "keyword only": lambda v, kw: kw,
+        f"vistack hybrid: chunk RRF k=60, depth {fetch}": lambda v, kw: reciprocal_rank_fusion([v[:fetch], kw[:fetch]]),
+        "chunk RRF k=60, depth 100": lambda v, kw: reciprocal_rank_fusion([v[:100], kw[:100]]),
+        f"chunk RRF k=10, depth {fetch}": lambda v, kw: reciprocal_rank_fusion([v[:fetch], kw[:fetch]], k=10),
+        f"chunk RRF k=60, depth {fetch}, weights 1:2 (keyword)":
+            lambda v, kw: reciprocal_rank_fusion([v[:fetch], kw[:fetch]], weights=[1, 2]),
+        f"chunk RRF k=60, depth {fetch}, weights 2:1 (vector)":
+            lambda v, kw: reciprocal_rank_fusion([v[:fetch], kw[:fetch]], weights=[2, 1]),
+        f"weighted (min-max) alpha=0.5, depth {fetch}": lambda v, kw: weighted_fusion(v[:fetch], kw[:fetch], 0.5),
+        f"page RRF k=60, depth {fetch}": lambda v, kw: page_rrf([v, kw], 60, fetch),
+        "page RRF k=60, depth 100": lambda v, kw: page_rrf([v, kw], 60, 100),
+        f"page RRF k=10, depth {fetch}": lambda v, kw: page_rrf([v, kw], 10, fetch),
+    }
+    t = Table(title=f"Fusion variants over the same candidate lists ({k} chunks returned, page-level metrics)")
+    for col in ("variant", *METRICS, *(f"R@1 {kind[:5]}" for kind in KINDS)):
+        t.add_column(col, justify="left" if col == "variant" else "right", no_wrap=col == "variant")
+    for name, fuse in variants.items():
+        ranks: dict[str, int | None] = {}
+        for q in questions:
+            gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
+            fused = fuse(lists[q["id"]]["vector"], lists[q["id"]]["keyword"])[:k]
+            ranks[q["id"]] = first_rank(page_ranking([{"filename": h.chunk.metadata.get("filename"),
+                                                       "attributes": h.chunk.metadata} for h in fused]), gold)
+        if server_ranks is not None and "vistack hybrid" in name:
+            differ = [i for i in ranks if ranks[i] != server_ranks[i]]
+            name += " (= server)" if not differ else f" (differs from server on {len(differ)} questions)"
+        overall = scores(list(ranks.values()))
+        per_kind = [scores([ranks[q["id"]] for q in questions if q["kind"] == kind])["recall@1"] for kind in KINDS]
+        t.add_row(name, *(f"{overall[m]:.3f}" for m in METRICS), *(f"{v:.3f}" for v in per_kind))
+    console.print(t)
+
+
+# ----- text-normalisation experiment (offline, in-process) --------------------------------------
+
+
+def stored_chunks(client: httpx.Client, store_id: str) -> list[dict]:
+    """Every chunk of the store: {"id", "text", "metadata"}."""
+    out = []
+    listed = client.get(f"/v1/vector_stores/{store_id}/files", params={"limit": 100}).raise_for_status().json()
+    for f in listed["data"]:
+        body = client.get(f"/v1/vector_stores/{store_id}/files/{f['id']}/content",
+                          params={"include_metadata": "true"}).raise_for_status().json()
+        for item in body["data"]:
+            out.append({"id": item["chunk_metadata"]["chunk_id"], "text": item["text"], "metadata": item["metadata"]})
+    return out
+
+
+def normalisation_experiment(questions: list[dict], chunks: list[dict], k: int) -> None:
+    """Re-index the stored chunks in-process twice, as stored and NFKC-normalised (ligatures such as
+    U+FB01 'fi' expanded), and compare page-level metrics of vector / keyword / hybrid.
+
+    Same chunk boundaries, same MiniLM, same BM25 (vistack's KeywordIndex), exact cosine search
+    instead of Chroma's HNSW, vistack's RRF with its candidate depth. Measures what normalising
+    text at extraction time would change; nothing in the product is modified.
+    """
+    import unicodedata
+
+    import numpy as np
+
+    from vistack.api.protocols import ScoredChunk, StoredChunk
+    from vistack.rag.fusion import reciprocal_rank_fusion
+    from vistack.rag.keyword_index import KeywordIndex
+    from vistack.rag.search import CANDIDATE_MULTIPLIER, MIN_CANDIDATES
+
+    sys.path.insert(0, str(HERE))
+    from ingest import load_minilm
+
+    model = load_minilm()
+    fetch = max(k * CANDIDATE_MULTIPLIER, MIN_CANDIDATES)
+    t = Table(title=f"Text normalisation experiment ({len(chunks)} stored chunks re-indexed in-process)")
+    for col in ("chunk text", "mode", *METRICS):
+        t.add_column(col, justify="left" if col in ("chunk text", "mode") else "right")
+    for label, norm in (("as stored", lambda x: x), ("NFKC-normalised", lambda x: unicodedata.normalize("NFKC", x))):
+        console.print(f"  embedding {len(chunks)} chunks ({label}) ...")
+        stored = [StoredChunk(id=c["id"], text=norm(c["text"]), metadata=c["metadata"]) for c in chunks]
+        matrix = model.encode([c.text for c in stored], batch_size=32, normalize_embeddings=True,
+                              show_progress_bar=False)
+        with tempfile.TemporaryDirectory() as tmp, KeywordIndex(Path(tmp)) as index:
+            index.add(stored)
+            ranks: dict[str, dict[str, int | None]] = {m: {} for m in MODES}
+            for q in questions:
+                gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
+                qv = model.encode([q["question"]], normalize_embeddings=True, show_progress_bar=False)[0]
+                sims = matrix @ qv
+                order = np.argsort(-sims)[:fetch]
+                dense = [ScoredChunk(chunk=stored[i], score=float(sims[i])) for i in order]
+                sparse = index.search(q["question"], fetch)
+                fused = {"vector": dense, "keyword": sparse, "hybrid": reciprocal_rank_fusion([dense, sparse])}
+                for mode, hits in fused.items():
+                    ranks[mode][q["id"]] = first_rank(page_ranking(
+                        [{"filename": h.chunk.metadata.get("filename"), "attributes": h.chunk.metadata}
+                         for h in hits[:k]]), gold)
+        for mode in MODES:
+            s = scores(list(ranks[mode].values()))
+            t.add_row(label if mode == MODES[0] else "", mode, *(f"{s[m]:.3f}" for m in METRICS),
+                      end_section=mode == MODES[-1])
+    console.print(t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--k", type=int, default=10, help="chunks per search (max_num_results)")
+    ap.add_argument("--state", type=Path, help="server state directory to keep and reuse (default: a temp dir)")
+    ap.add_argument("--verify", action="store_true", help="only verify the question set, then exit")
+    ap.add_argument("--json", type=Path, help="write metrics and per-question ranks here")
+    ap.add_argument("--ranker", choices=["rrf", "weighted"], help="ranking_options.ranker for hybrid (default: server's)")
+    ap.add_argument("--fusion-experiments", action="store_true",
+                    help="also recompute hybrid offline with other fusion variants over the same candidates")
+    ap.add_argument("--normalisation-experiment", action="store_true",
+                    help="also re-index the stored chunks in-process with NFKC-normalised text and compare (~5 min)")
+    args = ap.parse_args()
+
+    files = corpus_files()
+    questions = load_questions()
+    problems = verify(questions)
+    kinds = {kind: sum(q["kind"] == kind for q in questions) for kind in KINDS}
+    console.print(f"{len(questions)} questions ({', '.join(f'{v} {k}' for k, v in kinds.items())}); "
+                  f"evidence check: {'OK' if not problems else f'{len(problems)} problems'}")
+    for p in problems:
+        console.print(f"  [red]{p}[/red]")
+    if problems:
+        return 1
+    if args.verify:
+        return 0
+    console.print(f"[bold]machine[/bold]: {machine()}")
+
+    with ExitStack() as stack:
+        root = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vistack-retrieval-")))
+        root.mkdir(parents=True, exist_ok=True)
+        server = stack.enter_context(ServerProcess(document_distribution(root / "state"), root, startup_timeout_s=300))
+        client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=300))
+        store_id = ensure_corpus(client, files, "retrieval-corpus")
+        t0 = time.perf_counter()
+        options = {"ranker": args.ranker} if args.ranker else None
+        ranks = evaluate(client, store_id, questions, args.k, options)
+        console.print(f"{len(questions) * len(MODES)} searches in {time.perf_counter() - t0:.1f}s")
+        lists = candidate_lists(client, store_id, questions, 200) if args.fusion_experiments else None
+        chunks = stored_chunks(client, store_id) if args.normalisation_experiment else None
+    results = report(questions, ranks, args.k)
+    if lists is not None:
+        fusion_experiments(questions, lists, args.k, ranks["hybrid"] if not args.ranker else None)
+    if chunks is not None:
+        normalisation_experiment(questions, chunks, args.k)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "k": args.k, "metrics": results, "ranks": ranks},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
