@@ -49,6 +49,7 @@ from typing import Literal
 import pymupdf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vistack.images import DEFAULT_MAX_IMAGE_PIXELS  # uploaded PNG/JPEG cap: the same as for chat images
 from vistack.rag.ocr import ocr_available, ocr_image, ocr_pdf_page
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,6 @@ DEFAULT_MAX_PAGES = 2000
 DEFAULT_MAX_PAGE_PIXELS = 8_000_000
 """Rendered page image cap (an A2 poster at ~100 dpi). Bigger pages are rendered at a lower dpi."""
 
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-"""Uploaded PNG/JPEG cap, checked from the header before decoding (same as vistack.images)."""
 
 DEFAULT_MIN_DPI = 9.0
 """If fitting a page under ``max_page_pixels`` needs a lower dpi than this, the page is a pixel bomb."""

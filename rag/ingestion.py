@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 Embedder = Callable[[StoreRecord, list[str]], Awaitable[list[list[float]]]]
 
 _END = object()
+
+# Metadata keys the server writes on every chunk; a file's attributes never override them.
+CHUNK_SYSTEM_KEYS = frozenset(
+    {"file_id", "filename", "page", "page_image_file_id", "text_layer", "chunk_type", "chunk_index", "bbox",
+     "document_id"}
+)
 _MUPDF_LOCK = threading.Lock()
 
 
@@ -89,6 +95,9 @@ class Ingestor:
         file_id = rec.object.id
         await self.vector_io[store.provider_id].delete_chunks(store.object.id, {"file_id": file_id})
         await asyncio.to_thread(self.keyword_index(store.object.id).delete, {"file_id": file_id})
+        await self.delete_page_images(rec)
+
+    async def delete_page_images(self, rec: FileRecord) -> None:
         for image_id in rec.page_image_file_ids:
             try:
                 await self.files.delete_file(image_id)

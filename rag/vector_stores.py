@@ -49,7 +49,7 @@ from vistack.api.vector_stores import (
 from vistack.config import VectorStoresDefaults
 from vistack.model_catalog import ModelCatalog
 from vistack.pagination import Order, paginate
-from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure
+from vistack.rag.ingestion import CHUNK_SYSTEM_KEYS, IngestionCancelled, Ingestor, failure
 from vistack.rag.keyword_index import KeywordIndex
 from vistack.rag.records import BatchRecord, FileRecord, Records, StoreRecord, count_files
 from vistack.rag.rerank import CrossEncoderReranker
@@ -258,7 +258,7 @@ class VectorStoreService:
         record = await self._store(store_id, owner)
         for rec in await self.records.list_files(store_id):
             self._cancel(store_id, rec.object.id)
-            await self._delete_page_images(rec)
+            await self.ingestor.delete_page_images(rec)
             await self.records.delete_file(store_id, rec.object.id)
         await self.vector_io[record.provider_id].delete_collection(store_id)
         with self._indexes_lock:
@@ -371,8 +371,8 @@ class VectorStoreService:
                 provider = self.vector_io[store.provider_id]
                 chunks = await provider.get_chunks(store_id, {"file_id": file_id}, include_embeddings=True)
                 for c in chunks:
-                    meta = {k: v for k, v in c.metadata.items() if k not in old_keys or k in _CHUNK_KEYS}
-                    meta.update({k: v for k, v in attributes.items() if k not in _CHUNK_KEYS})
+                    meta = {k: v for k, v in c.metadata.items() if k not in old_keys or k in CHUNK_SYSTEM_KEYS}
+                    meta.update({k: v for k, v in attributes.items() if k not in CHUNK_SYSTEM_KEYS})
                     c.metadata = meta
                 if chunks:
                     await provider.add_chunks(store_id, chunks)
@@ -387,13 +387,6 @@ class VectorStoreService:
                 await self.ingestor.cleanup(store, rec)
             await self.records.delete_file(store_id, file_id)
         return VectorStoreFileDeleteResponse(id=file_id)
-
-    async def _delete_page_images(self, rec: FileRecord) -> None:
-        for image_id in rec.page_image_file_ids:
-            try:
-                await self.files.delete_file(image_id)
-            except Exception as e:  # already gone
-                log.debug("page image %s not deleted: %s", image_id, e)
 
     # ----- batches ------------------------------------------------------------------------------
 
@@ -615,19 +608,6 @@ class VectorStoreService:
     async def wait_idle(self, timeout_s: float = 300.0) -> None:
         """Wait until the queue is drained (tests, the in-process CLI)."""
         await asyncio.wait_for(self._queue.join(), timeout_s)
-
-
-_CHUNK_KEYS = {
-    "file_id",
-    "filename",
-    "page",
-    "page_image_file_id",
-    "text_layer",
-    "chunk_type",
-    "chunk_index",
-    "bbox",
-    "document_id",
-}
 
 
 def _page(records: list, limit: int, order: Order, after: str | None, before: str | None) -> tuple[list, bool]:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vistack.api import Api, ConfigError, Provider
-from vistack.api.protocols import ProviderContext
-from vistack.api.protocols import InferenceProvider
+from vistack.api.protocols import InferenceProvider, ProviderContext
 from vistack.config import ProviderEntry, StackConfig
 from vistack.model_catalog import ModelCatalog
 from vistack.registry import ProviderRegistry, ProviderSpec, build_config

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from .datatypes import Api, HealthResponse, HealthStatus
+from .files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
 from .inference import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -21,7 +22,6 @@ from .inference import (
     EmbeddingsRequest,
     EmbeddingsResponse,
 )
-from .files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
 from .models import Model
 
 

@@ -4,6 +4,6 @@
 in-process CLI, to an ASGI app directly, through the same code path.
 """
 
-from .http import VistackClient, VistackAPIError
+from .http import VistackAPIError, VistackClient
 
 __all__ = ["VistackAPIError", "VistackClient"]
