@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from vistack.api import BadRequestError, ModelType, NotFoundError, ServiceUnavailableError
 from vistack.api.filters import parse_filter
-from vistack.api.inference import EmbeddingsRequest
 from vistack.api.protocols import FilesProvider, ScoredChunk, StoredChunk, VectorIOProvider
 from vistack.api.vector_stores import (
     AttachFileRequest,
@@ -47,7 +46,7 @@ from vistack.api.vector_stores import (
     VectorStoreObject,
 )
 from vistack.config import VectorStoresDefaults
-from vistack.model_catalog import ModelCatalog
+from vistack.inference import InferenceRouter
 from vistack.pagination import Order, paginate
 from vistack.rag.ingestion import CHUNK_SYSTEM_KEYS, IngestionCancelled, Ingestor, failure
 from vistack.rag.keyword_index import KeywordIndex
@@ -71,14 +70,14 @@ class VectorStoreService:
         records: Records,
         files: FilesProvider,
         vector_io: dict[str, VectorIOProvider],
-        models: ModelCatalog,
+        inference: InferenceRouter,
         settings: VectorStoresDefaults,
         state_dir: Path,
     ) -> None:
         self.records = records
         self.files = files
         self.vector_io = vector_io
-        self.models = models
+        self.inference = inference
         self.settings = settings
         self.index_dir = state_dir / "keyword"
         self._indexes: dict[str, KeywordIndex] = {}
@@ -120,18 +119,11 @@ class VectorStoreService:
                 index = self._indexes[store_id] = KeywordIndex(self.index_dir / store_id)
             return index
 
-    async def embed(self, model_id: str, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
-        entry = self.models.get(model_id)
-        response = await self.models.provider_for(entry).embeddings(
-            EmbeddingsRequest(model=entry.model.provider_resource_id, input=texts, dimensions=dimensions)
-        )
-        return [d.embedding for d in sorted(response.data, key=lambda d: d.index)]  # type: ignore[misc]
-
     async def embed_for_store(self, store: StoreRecord, texts: list[str]) -> list[list[float]]:
         """Embed with the store's model, asking for the store's dimension when it is not the model's own."""
-        native = _int_or_none(self.models.get(store.embedding_model).model.metadata.get("embedding_dimension"))
+        native = self.inference.embedding_dimension(store.embedding_model)
         dimensions = store.embedding_dimension if native and native != store.embedding_dimension else None
-        return await self.embed(store.embedding_model, texts, dimensions)
+        return await self.inference.embed(store.embedding_model, texts, dimensions)
 
     # ----- stores -------------------------------------------------------------------------------
 
@@ -140,9 +132,9 @@ class VectorStoreService:
         model_id = req.embedding_model or metadata.get("embedding_model") or self.settings.default_embedding_model
         entry = self._embedding_model(model_id)
         dimension = req.embedding_dimension or _int_or_none(metadata.get("embedding_dimension"))
-        dimension = dimension or _int_or_none(entry.model.metadata.get("embedding_dimension"))
+        dimension = dimension or self.inference.embedding_dimension(entry.model.identifier)
         if dimension is None:
-            dimension = len((await self.embed(entry.model.identifier, ["dimension probe"]))[0])
+            dimension = len((await self.inference.embed(entry.model.identifier, ["dimension probe"]))[0])
         provider_id = self._vector_provider_id(req.provider_id or metadata.get("provider_id"))
         store_id = f"vs_{uuid.uuid4()}"
         now = _now()
@@ -175,7 +167,7 @@ class VectorStoreService:
 
     def _embedding_model(self, model_id: str | None):
         if model_id is None:
-            candidates = [e for e in self.models.list() if e.model.model_type == ModelType.embedding]
+            candidates = [e for e in self.inference.catalog.list() if e.model.model_type == ModelType.embedding]
             if not candidates:
                 raise BadRequestError(
                     "no embedding model is configured: pass extra_body={'embedding_model': ...} or set "
@@ -183,13 +175,7 @@ class VectorStoreService:
                     param="embedding_model",
                 )
             return candidates[0]
-        entry = self.models.get(model_id)
-        if entry.model.model_type != ModelType.embedding:
-            raise BadRequestError(
-                f"model '{entry.model.identifier}' is a {entry.model.model_type.value} model, not an embedding model",
-                param="embedding_model",
-            )
-        return entry
+        return self.inference.resolve(model_id, ModelType.embedding, param="embedding_model", purpose="a vector store")
 
     def _vector_provider_id(self, requested: str | None) -> str:
         if requested:

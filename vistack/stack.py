@@ -1,21 +1,44 @@
-"""The running stack: provider instances, model catalog and metadata store
-built from one distribution. The server and the in-process CLI both use it.
+"""The running stack: providers and the typed services built on them, from one distribution.
+
+``build()`` orders the APIs by what they depend on (a topological sort over
+the providers' ``api_dependencies`` and the core services' needs), creates
+each API's providers, then the object other APIs receive for it: the
+inference *router* (never a raw inference provider), the vector-stores
+service, the files provider, the conversations service. A provider that
+depends on an API gets that object in its ``deps``, as Llama Stack injects
+its routers. ``start()`` opens storage and initializes everything in the
+same order; ``stop()`` goes in reverse. The server and the in-process CLI
+both use it.
 """
 
 from __future__ import annotations
 
+import graphlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vistack.api import Api, ConfigError, Provider
-from vistack.api.protocols import InferenceProvider, ProviderContext
+from vistack.api.protocols import FilesProvider, ProviderContext, VectorIOProvider
 from vistack.config import ProviderEntry, StackConfig
+from vistack.inference import InferenceRouter
 from vistack.model_catalog import ModelCatalog
 from vistack.registry import ProviderRegistry, ProviderSpec, build_config
 from vistack.storage import MetadataStore
 
+if TYPE_CHECKING:  # services import their heavy modules only when a distribution uses them
+    from vistack.agents.conversations import ConversationsService
+    from vistack.agents.provider import ResponsesProvider
+    from vistack.rag.vector_stores import VectorStoreService
+
 log = logging.getLogger(__name__)
+
+# What each core service needs besides its own API's providers.
+SERVICE_DEPENDENCIES: dict[Api, tuple[Api, ...]] = {
+    Api.vector_io: (Api.inference, Api.files),
+}
+# APIs that exist in every stack: they only need storage.
+CORE_APIS: tuple[Api, ...] = (Api.conversations,)
 
 
 @dataclass
@@ -31,91 +54,142 @@ class Stack:
         self.config = config
         self.registry = registry or ProviderRegistry()
         self.providers: dict[str, ProviderHandle] = {}
-        self.store: MetadataStore | None = None
+        self.order: list[Api] = []
+        self.store = MetadataStore(config.storage.metadata_path)
         self.models: ModelCatalog | None = None
-        self.vector_stores = None  # VectorStoreService when files + vector_io are configured
+        self.inference: InferenceRouter | None = None
+        self.files: FilesProvider | None = None
+        self.vector_stores: VectorStoreService | None = None
+        self.conversations: ConversationsService | None = None
+        self._services: dict[Api, Any] = {}
+
+    # ----- build ---------------------------------------------------------------------------------
 
     def build(self) -> None:
-        """Validate and instantiate every provider (no I/O beyond imports of light modules)."""
-        if self.providers:
+        """Validate, order and instantiate every provider and service (no I/O beyond light imports)."""
+        if self.order:
             return
         where = self.config.source or "<distribution>"
-        pending: list[tuple[Api, ProviderEntry, ProviderSpec]] = []
+        by_api: dict[Api, list[tuple[ProviderEntry, ProviderSpec]]] = {}
         for api, entry in self.config.provider_entries():
-            if entry.module:
-                spec = self.registry.load_external(entry.module)
-                if spec.api != api or spec.provider_type != entry.provider_type:
-                    raise ConfigError(
-                        f"{where}: providers.{api.value}: module '{entry.module}' provides "
-                        f"{spec.api.value}/{spec.provider_type}, not {api.value}/{entry.provider_type}"
-                    )
-            else:
-                spec = self.registry.get(api, entry.provider_type)
-            pending.append((api, entry, spec))
-        # APIs a provider depends on are built first.
-        order = sorted(pending, key=lambda t: len(t[2].api_dependencies))
-        for api, entry, spec in order:
-            config = build_config(spec, entry.config, f"{where}: providers.{api.value}[{entry.provider_id}].config")
-            deps = self._deps_for(spec, where, entry)
-            instance = spec.load_provider_class()(config, deps)
-            instance.provider_id = entry.provider_id
-            self.providers[entry.provider_id] = ProviderHandle(api, entry, spec, instance)
+            by_api.setdefault(api, []).append((entry, self._spec(api, entry, where)))
+        present = set(by_api) | set(CORE_APIS)
+        graph: dict[Api, set[Api]] = {api: set() for api in present}
+        for api, entries in by_api.items():
+            for entry, spec in entries:
+                for dep in spec.api_dependencies:
+                    if dep not in present:
+                        raise ConfigError(
+                            f"{where}: provider '{entry.provider_id}' ({spec.provider_type}) needs the "
+                            f"'{dep.value}' API; add a provider for it under providers.{dep.value}"
+                        )
+                graph[api] |= {d for d in (*spec.api_dependencies, *spec.optional_api_dependencies) if d in present}
+            graph[api] |= {d for d in SERVICE_DEPENDENCIES.get(api, ()) if d in present}
+        graph = {api: deps - {api} for api, deps in graph.items()}
+        try:
+            self.order = list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as e:
+            cycle = " -> ".join(a.value for a in e.args[1])
+            raise ConfigError(f"{where}: the providers' API dependencies form a cycle: {cycle}") from None
+        for api in self.order:
+            for entry, spec in by_api.get(api, []):
+                config = build_config(spec, entry.config, f"{where}: providers.{api.value}[{entry.provider_id}].config")
+                deps = {d: self._services[d] for d in (*spec.api_dependencies, *spec.optional_api_dependencies)
+                        if self._services.get(d) is not None}
+                instance = spec.load_provider_class()(config, deps)
+                instance.provider_id = entry.provider_id
+                self.providers[entry.provider_id] = ProviderHandle(api, entry, spec, instance)
+            self._services[api] = self._service_for(api, where)
 
-    def _deps_for(self, spec: ProviderSpec, where: str, entry: ProviderEntry) -> dict[Api, Any]:
-        deps: dict[Api, Any] = {}
-        for dep in (*spec.api_dependencies, *spec.optional_api_dependencies):
-            found = [h.instance for h in self.providers.values() if h.api == dep]
-            if not found and dep in spec.api_dependencies:
-                raise ConfigError(f"{where}: provider '{entry.provider_id}' needs a provider for API '{dep.value}'")
-            if found:
-                deps[dep] = found[0]
-        return deps
+    def _spec(self, api: Api, entry: ProviderEntry, where: str) -> ProviderSpec:
+        if not entry.module:
+            return self.registry.get(api, entry.provider_type)
+        spec = self.registry.load_external(entry.module)
+        if spec.api != api or spec.provider_type != entry.provider_type:
+            raise ConfigError(
+                f"{where}: providers.{api.value}: module '{entry.module}' provides "
+                f"{spec.api.value}/{spec.provider_type}, not {api.value}/{entry.provider_type}"
+            )
+        return spec
+
+    def _service_for(self, api: Api, where: str) -> Any:
+        """The object other APIs (and the routes) use for ``api``."""
+        providers = self.by_api(api)
+        if api == Api.inference:
+            self.models = ModelCatalog(self.store, providers)  # type: ignore[arg-type]
+            self.inference = InferenceRouter(self.models)
+            return self.inference
+        if api == Api.files:
+            if len(providers) > 1:
+                raise ConfigError(f"{where}: providers.files: configure one files provider, got {len(providers)}")
+            self.files = next(iter(providers.values()))  # type: ignore[assignment]
+            return self.files
+        if api == Api.vector_io:
+            return self._vector_store_service(providers, where)  # type: ignore[arg-type]
+        if api == Api.conversations:
+            from vistack.agents.conversations import ConversationsService
+
+            self.conversations = ConversationsService(self.store)
+            return self.conversations
+        # An API served by exactly one provider (responses, safety, ...) is that provider.
+        return next(iter(providers.values()), None)
+
+    def _vector_store_service(self, providers: dict[str, VectorIOProvider], where: str) -> Any:
+        if self.files is None or self.inference is None:
+            missing = "a files provider" if self.files is None else "an inference provider with an embedding model"
+            raise ConfigError(f"{where}: vector stores (providers.vector_io) need {missing}")
+        from vistack.rag.records import Records
+        from vistack.rag.vector_stores import VectorStoreService
+
+        self.vector_stores = VectorStoreService(
+            records=Records(self.store),
+            files=self.files,
+            vector_io=providers,
+            inference=self.inference,
+            settings=self.config.vector_stores,
+            state_dir=self.config.storage.state_dir,
+        )
+        return self.vector_stores
+
+    # ----- lookup --------------------------------------------------------------------------------
 
     def by_api(self, api: Api) -> dict[str, Provider]:
         return {pid: h.instance for pid, h in self.providers.items() if h.api == api}
 
+    def service(self, api: Api) -> Any | None:
+        """What the stack built for ``api`` (``None`` when the distribution has no such API)."""
+        return self._services.get(api)
+
+    @property
+    def responses(self) -> ResponsesProvider | None:
+        return self._services.get(Api.responses)  # type: ignore[return-value]
+
+    # ----- lifecycle -----------------------------------------------------------------------------
+
     async def start(self) -> None:
-        if not self.providers:
-            self.build()
+        self.build()
         self.config.storage.state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = MetadataStore(self.config.storage.metadata_path)
-        for handle in self.providers.values():
-            handle.instance.context = ProviderContext(state_dir=self.config.storage.state_dir, store=self.store)
-            await handle.instance.initialize()
-        inference: dict[str, InferenceProvider] = self.by_api(Api.inference)  # type: ignore[assignment]
-        self.models = ModelCatalog(self.store, inference)
-        await self.models.load(self.config.models)
-        await self._start_vector_stores()
+        context = ProviderContext(state_dir=self.config.storage.state_dir, store=self.store)
+        for api in self.order:
+            for handle in [h for h in self.providers.values() if h.api == api]:
+                handle.instance.context = context
+                await handle.instance.initialize()
+            if api == Api.inference and self.models is not None:
+                await self.models.load(self.config.models)
+            elif api == Api.vector_io and self.vector_stores is not None:
+                await self.vector_stores.start()
         log.info("stack '%s' started with providers: %s", self.config.distro_name, ", ".join(self.providers))
 
-    async def _start_vector_stores(self) -> None:
-        files = self.by_api(Api.files)
-        vector_io = self.by_api(Api.vector_io)
-        if not files or not vector_io:
-            return
-        from vistack.rag.records import Records
-        from vistack.rag.vector_stores import VectorStoreService
-
-        assert self.store is not None and self.models is not None
-        self.vector_stores = VectorStoreService(
-            records=Records(self.store),
-            files=next(iter(files.values())),  # type: ignore[arg-type]
-            vector_io=vector_io,  # type: ignore[arg-type]
-            models=self.models,
-            settings=self.config.vector_stores,
-            state_dir=self.config.storage.state_dir,
-        )
-        await self.vector_stores.start()
-
     async def stop(self) -> None:
-        if self.vector_stores is not None:
-            await self.vector_stores.stop()
-        if self.models is not None:
-            await self.models.close()
-        for handle in reversed(list(self.providers.values())):
-            try:
-                await handle.instance.shutdown()
-            except Exception as e:  # shutting down must go on for the others
-                log.warning("provider %s failed to shut down cleanly: %s", handle.entry.provider_id, e)
-        if self.store is not None:
-            self.store.close()
+        for api in reversed(self.order):
+            if api == Api.vector_io and self.vector_stores is not None:
+                await self.vector_stores.stop()
+            elif api == Api.inference and self.models is not None:
+                await self.models.close()
+            for handle in reversed([h for h in self.providers.values() if h.api == api]):
+                try:
+                    await handle.instance.shutdown()
+                except Exception as e:  # shutting down must go on for the others
+                    log.warning("provider %s failed to shut down cleanly: %s", handle.entry.provider_id, e)
+        self.store.close()
+

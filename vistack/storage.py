@@ -41,18 +41,30 @@ class StoredObject:
 
 
 class MetadataStore:
+    """Opens its database on first use, so the stack can hand it to services before it starts."""
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The connection; callers hold ``_lock`` (first use creates the file and schema)."""
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._db = conn
+        return self._db
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # --- synchronous core -------------------------------------------------------------------
 
@@ -94,6 +106,31 @@ class MetadataStore:
             cur = self._conn.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, id))
         return cur.rowcount > 0
 
+    def put_many_sync(self, kind: str, records: list[tuple[str, dict[str, Any]]], owner: str) -> None:
+        """Insert several objects in one transaction, in order (each a microsecond after the last),
+        so readers see all of them or none, and list order is insertion order."""
+        base = time.time()
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for i, (id, data) in enumerate(records):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO objects (kind, id, owner, created_at, data) VALUES (?, ?, ?, ?, ?)",
+                        (kind, id, owner, base + i * 1e-6, json.dumps(data, default=str)),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def delete_prefix_sync(self, kind: str, id_prefix: str) -> int:
+        with self._lock:
+            cur = self._conn.execute(
+                "DELETE FROM objects WHERE kind=? AND substr(id, 1, ?) = ?", (kind, len(id_prefix), id_prefix)
+            )
+        return cur.rowcount
+
     # --- async wrappers (never block the event loop on disk) --------------------------------
 
     async def put(self, kind: str, id: str, owner: str, data: dict[str, Any]) -> StoredObject:
@@ -107,6 +144,12 @@ class MetadataStore:
 
     async def delete(self, kind: str, id: str) -> bool:
         return await asyncio.to_thread(self.delete_sync, kind, id)
+
+    async def put_many(self, kind: str, records: list[tuple[str, dict[str, Any]]], owner: str) -> None:
+        await asyncio.to_thread(self.put_many_sync, kind, records, owner)
+
+    async def delete_prefix(self, kind: str, id_prefix: str) -> int:
+        return await asyncio.to_thread(self.delete_prefix_sync, kind, id_prefix)
 
 
 def _row(row: tuple) -> StoredObject:

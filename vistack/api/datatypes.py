@@ -13,7 +13,8 @@ class Api(StrEnum):
     vector_io = "vector_io"
     files = "files"
     safety = "safety"
-    agents = "agents"
+    responses = "responses"
+    conversations = "conversations"
     tool_runtime = "tool_runtime"
 
 

@@ -44,6 +44,25 @@ class NotFoundError(VistackError):
     error_type = "not_found_error"
 
 
+def not_found_message(
+    resource_type: str,
+    name: str,
+    client_command: str | None = None,
+    command_args: str | None = None,
+    plural: str | None = None,
+    parent: str | None = None,
+) -> str:
+    """Llama Stack's wording, which its clients and tests match on:
+    ``Response 'resp_x' not found. Use 'client.responses.list()' to list available Responses.``
+    """
+    where = f" in {parent}" if parent else ""
+    message = f"{resource_type} '{name}' not found{where}."
+    if client_command:
+        args = f'"{command_args}"' if command_args else ""
+        message += f" Use 'client.{client_command}({args})' to list available {plural or resource_type + 's'}."
+    return message
+
+
 class ModelNotFoundError(NotFoundError):
     def __init__(self, model_id: str, available: list[str] | None = None) -> None:
         hint = ""
@@ -51,10 +70,43 @@ class ModelNotFoundError(NotFoundError):
             shown = ", ".join(sorted(available)[:10])
             hint = f" Available models: {shown}."
         super().__init__(
-            f"Model '{model_id}' not found. Use GET /v1/models to list models, or register it with POST /v1/models.{hint}",
+            not_found_message("Model", model_id, "models.list")
+            + f" Register one with POST /v1/models.{hint}",
             code="model_not_found",
             param="model",
         )
+
+
+class ResponseNotFoundError(NotFoundError):
+    def __init__(self, response_id: str) -> None:
+        super().__init__(not_found_message("Response", response_id, "responses.list"), code="response_not_found")
+
+
+class ConversationNotFoundError(NotFoundError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(not_found_message("Conversation", conversation_id), code="conversation_not_found")
+
+
+class ConversationItemNotFoundError(NotFoundError):
+    def __init__(self, item_id: str, conversation_id: str) -> None:
+        super().__init__(
+            not_found_message(
+                "Conversation item",
+                item_id,
+                "conversations.items.list",
+                conversation_id,
+                "conversation items",
+                f"conversation '{conversation_id}'",
+            ),
+            code="item_not_found",
+        )
+
+
+class InvalidParameterError(BadRequestError):
+    """Llama Stack's wording: ``Invalid value for 'param': value. Constraint.``"""
+
+    def __init__(self, param: str, value: object, constraint: str) -> None:
+        super().__init__(f"Invalid value for '{param}': {value}. {constraint}", param=param)
 
 
 class ConflictError(VistackError):
@@ -77,6 +129,17 @@ class ServiceUnavailableError(VistackError):
 
     status_code = 503
     error_type = "service_unavailable"
+
+
+class ServiceNotEnabledError(ServiceUnavailableError):
+    """A request needs an API the distribution does not configure (Llama Stack's wording)."""
+
+    def __init__(self, service: str, hint: str | None = None) -> None:
+        message = (
+            f"Service '{service}' is not enabled. Please check your configuration and enable the service "
+            "before trying again."
+        )
+        super().__init__(message + (f"\n\n{hint}" if hint else ""), code="service_not_enabled")
 
 
 class ConfigError(Exception):

@@ -16,7 +16,9 @@ from vistack.server.errors import error_body
 log = logging.getLogger(__name__)
 
 
-async def sse_response(chunks: AsyncIterator[BaseModel], fix: Callable[[BaseModel], BaseModel]) -> EventSourceResponse:
+async def sse_response(
+    chunks: AsyncIterator[BaseModel], fix: Callable[[BaseModel], BaseModel] = lambda c: c
+) -> EventSourceResponse:
     """Start streaming only after the first chunk exists.
 
     Pulling the first chunk before sending headers means errors a provider

@@ -20,10 +20,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from vistack.api import Api, BadRequestError, NotFoundError
+from vistack.api import BadRequestError
 from vistack.api.files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
 from vistack.api.protocols import FilesProvider
 from vistack.context import current_principal
+from vistack.server.deps import get_files
 
 router = APIRouter(prefix="/v1", tags=["Files"])
 
@@ -63,14 +64,7 @@ def files_provider(request: Request) -> FilesProvider:
     outage (Llama Stack does not mount the routes at all, which is a 404 too), and
     clients such as the OpenAI SDK retry 503s in vain.
     """
-    providers = request.app.state.stack.by_api(Api.files)
-    if not providers:
-        raise NotFoundError(
-            "the Files API is not configured in this distribution: add 'files' to 'apis' and a provider under "
-            "providers.files (e.g. provider_type: inline::localfs)",
-            code="api_not_configured",
-        )
-    return next(iter(providers.values()))
+    return get_files(request)
 
 
 @router.post(

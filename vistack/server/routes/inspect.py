@@ -23,8 +23,8 @@ TAG_APIS: dict[str, Api] = {
     "Vector IO": Api.vector_io,
     "Safety": Api.safety,
     "Shields": Api.safety,
-    "Agents": Api.agents,
-    "Conversations": Api.agents,
+    "Responses": Api.responses,
+    "Conversations": Api.conversations,
 }
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
-from vistack.api import NotFoundError
 from vistack.api.vector_stores import (
     AttachFileRequest,
     CreateFileBatchRequest,
@@ -28,6 +27,7 @@ from vistack.api.vector_stores import (
     VectorStoreObject,
 )
 from vistack.context import current_principal
+from vistack.server.deps import get_vector_stores
 
 if TYPE_CHECKING:  # the service (and its heavy imports) loads only when a distribution enables it
     from vistack.rag.vector_stores import VectorStoreService
@@ -39,16 +39,7 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 OrderQ = Annotated[Literal["asc", "desc"], Query()]
 
 
-def get_service(request: Request) -> "VectorStoreService":
-    service = request.app.state.stack.vector_stores
-    if service is None:
-        raise NotFoundError(
-            "vector stores are not enabled in this distribution: it needs a files provider, a vector_io provider "
-            "and an embedding model", code="api_not_configured")
-    return service
-
-
-Service = Annotated[Any, Depends(get_service)]
+Service = Annotated["VectorStoreService", Depends(get_vector_stores)]
 
 
 @router.post("/vector_stores", response_model=VectorStoreObject, summary="Create a vector store.")
