@@ -94,7 +94,9 @@ def decode_image_url(
         payload = payload.replace("-", "+").replace("_", "/")  # tolerate the URL-safe alphabet
         data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
     except (binascii.Error, ValueError) as e:
-        raise BadRequestError(f"{where} could not be decoded: invalid base64 ({e}).", param="image_url") from e
+        raise BadRequestError(
+            f"{where} could not be decoded: invalid base64 ({e}).", code="invalid_base64_image", param="image_url"
+        ) from e
     return decode_image_bytes(data, index=index, max_bytes=max_bytes, max_pixels=max_pixels)
 
 
@@ -115,7 +117,7 @@ def decode_image_bytes(
     if len(data) > max_bytes:
         raise _too_many_bytes(where, len(data), max_bytes)
     if not data:
-        raise BadRequestError(f"{where} could not be decoded: it is empty.", param="image_url")
+        raise BadRequestError(f"{where} could not be decoded: it is empty.", code="empty_image_file", param="image_url")
     try:
         img = Image.open(io.BytesIO(data), formats=_FORMATS)  # reads the header only
         width, height = img.size
@@ -132,10 +134,12 @@ def decode_image_bytes(
         ) from e
     except UnidentifiedImageError as e:
         raise BadRequestError(
-            f"{where} could not be decoded: not a PNG, JPEG, WebP or GIF image.", param="image_url"
+            f"{where} could not be decoded: not a PNG, JPEG, WebP or GIF image.",
+            code="invalid_image_format",
+            param="image_url",
         ) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise BadRequestError(f"{where} could not be decoded: {e}", param="image_url") from e
+        raise BadRequestError(f"{where} could not be decoded: {e}", code="image_parse_error", param="image_url") from e
 
 
 def decode_images(

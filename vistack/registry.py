@@ -109,6 +109,17 @@ BUILTIN_SPECS: list[ProviderSpec] = [
         description="A Chroma server (HttpClient), e.g. `chroma run --path DIR`.",
     ),
     ProviderSpec(
+        api=Api.responses,
+        provider_type="inline::builtin",
+        module="vistack.agents.provider",
+        provider_class="ResponsesProvider",
+        config_class="ResponsesConfig",
+        pip_packages=("mcp",),
+        api_dependencies=(Api.inference, Api.conversations),
+        optional_api_dependencies=(Api.vector_io, Api.files, Api.safety),
+        description="Responses API agent: file_search over page images (visual RAG), function and MCP tools.",
+    ),
+    ProviderSpec(
         api=Api.files,
         provider_type="inline::localfs",
         module="vistack.providers.files.localfs",

@@ -438,8 +438,7 @@ def test_no_files_provider_is_a_clear_404():
     from vistack.server.routes import files
 
     class NoFiles:
-        def by_api(self, api):
-            return {}
+        files = None
 
     app = FastAPI()
     app.state.stack = NoFiles()

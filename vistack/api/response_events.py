@@ -98,14 +98,14 @@ class ItemProgressEvent(ResponseEvent):
 
 
 class ArgumentsDeltaEvent(ResponseEvent):
-    type: Literal["response.function_call_arguments.delta", "response.mcp_call_arguments.delta"]
+    type: Literal["response.function_call_arguments.delta", "response.mcp_call.arguments.delta"]
     item_id: str
     output_index: int
     delta: str
 
 
 class ArgumentsDoneEvent(ResponseEvent):
-    type: Literal["response.function_call_arguments.done", "response.mcp_call_arguments.done"]
+    type: Literal["response.function_call_arguments.done", "response.mcp_call.arguments.done"]
     item_id: str
     output_index: int
     arguments: str

@@ -310,8 +310,10 @@ class FunctionTool(_Open):
 
 
 class ApprovalFilter(_Open):
-    always: list[str] | None = None
-    never: list[str] | None = None
+    """Tool names as a list (Llama Stack) or ``{"tool_names": [...]}`` (OpenAI)."""
+
+    always: list[str] | dict[str, Any] | None = None
+    never: list[str] | dict[str, Any] | None = None
 
 
 class AllowedToolsFilter(_Open):

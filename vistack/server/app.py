@@ -11,7 +11,16 @@ import vistack
 from vistack.config import StackConfig
 from vistack.server.errors import install_error_handlers
 from vistack.server.middleware import RequestContextMiddleware
-from vistack.server.routes import conversations, files, inference, inspect, models, providers, vector_stores
+from vistack.server.routes import (
+    conversations,
+    files,
+    inference,
+    inspect,
+    models,
+    providers,
+    responses,
+    vector_stores,
+)
 from vistack.stack import Stack
 
 
@@ -36,7 +45,7 @@ def create_app(config: StackConfig, stack: Stack | None = None) -> FastAPI:
     app.state.stack = stack
     install_error_handlers(app)
     for router in (inspect.router, providers.router, models.router, inference.router, files.router,
-                   vector_stores.router, vector_stores.io_router, conversations.router):
+                   vector_stores.router, vector_stores.io_router, conversations.router, responses.router):
         app.include_router(router)
     if config.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["*"], allow_headers=["*"])

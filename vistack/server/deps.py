@@ -47,7 +47,9 @@ def get_inference(request: Request) -> InferenceRouter:
 def get_files(request: Request) -> FilesProvider:
     files = get_stack(request).files
     if files is None:
-        raise _not_configured("the Files API", "a files provider (e.g. inline::localfs)")
+        raise _not_configured(
+            "the Files API", "'files' in 'apis' and a provider under providers.files (e.g. provider_type: inline::localfs)"
+        )
     return files
 
 

@@ -114,14 +114,18 @@ def tiny_distribution(
     chroma_url: str | None = None,
     documents: bool = False,
     vector_stores: dict[str, Any] | None = None,
+    responses: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A distribution with the tiny Mllama, MiniLM embeddings and a model whose weights are missing.
 
     ``documents=True`` adds files and vector stores: embedded Chroma, or a
-    Chroma server when ``chroma_url`` is given.
+    Chroma server when ``chroma_url`` is given. Every such distribution has the
+    Responses API (``responses`` is its provider config).
     """
-    apis = ["inference"]
-    providers: dict[str, Any] = {}
+    apis = ["inference", "responses"]
+    providers: dict[str, Any] = {
+        "responses": [{"provider_id": "builtin", "provider_type": "inline::builtin", "config": responses or {}}],
+    }
     if documents or chroma_url:
         apis += ["files", "vector_io"]
         chroma = ({"provider_id": "chromadb", "provider_type": "remote::chromadb", "config": {"url": chroma_url}}
