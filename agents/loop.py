@@ -465,8 +465,7 @@ class AgentLoop:
         result = _CallResult()
         async for e in self._call(final.messages, result, writer):
             yield e
-        shown_images = [s for s in final.sources if s.number in images] or final.sources
-        annotations = cite(writer.text, final.sources, fallback=shown_images)
+        annotations = cite(writer.text, final.sources, fallback=final.image_sources or final.sources)
         async for e in self._finish_text(writer, result, annotations):
             yield e
         self.sources = None

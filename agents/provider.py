@@ -197,7 +197,7 @@ class ResponsesProvider(Provider):
                         outcome.error = loop.error
                     await self._persist_final(req, response, turn.input, owner)
                 elif event.type == "response.created" and req.store is not False:
-                    await self._store.put(response, turn.input, owner)
+                    await self._store.put(response, turn.input, owner, req if req.background else None)
                 yield event
 
     async def _persist_final(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any],

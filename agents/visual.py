@@ -53,6 +53,7 @@ class ModelCall:
     messages: list[ChatMessage]
     sources: list[Source]
     image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    image_sources: list[Source] = field(default_factory=list)  # the pages whose images the call shows
     partial_for: Source | None = None  # per_page: the page this call asks
 
 
@@ -121,29 +122,29 @@ def plan_calls(
     if strategy == "text":
         return [ModelCall(history + [_user_message(prompt, None)], sources)]
     if strategy == "top1":
-        image = images[with_images[0].number]
-        image = _fit(image, max_side)
-        return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size])]
+        image = _fit(images[with_images[0].number], max_side)
+        return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size], with_images[:1])]
     chosen = with_images[:pages]
     if strategy == "stitch":
         image = stitch_images([labelled(images[s.number], f"[{s.number}] {s.label}") for s in chosen], max_side)
-        return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size])]
+        return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size], chosen)]
     if strategy == "per_page":
         calls = []
         for s in chosen:
             image = _fit(images[s.number], max_side)
             text = f"{PER_PAGE_INSTRUCTIONS}\n\nPage [{s.number}] {s.label} (its text, as a guide):\n" \
                    f"{chr(10).join(s.texts)[:chars_per_source]}\n\nQuestion: {question}"
-            calls.append(ModelCall([_user_message(text, image)], [s], [image.size], partial_for=s))
+            calls.append(ModelCall([_user_message(text, image)], [s], [image.size], [s], partial_for=s))
         return calls
     raise ValueError(f"unknown vision strategy {strategy!r}")
 
 
 def merge_call(question: str, history: list[ChatMessage], partials: list[tuple[Source, str]]) -> ModelCall:
-    """per_page's last call: the partial answers, text only."""
+    """per_page's last call: the partial answers, text only (it cites the pages that were asked)."""
     lines = [f"[{s.number}] {s.label}: {answer.strip() or '(no answer)'}" for s, answer in partials]
     text = f"{MERGE_INSTRUCTIONS}\n\nPartial answers:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
-    return ModelCall(history + [_user_message(text, None)], [s for s, _ in partials])
+    asked = [s for s, _ in partials]
+    return ModelCall(history + [_user_message(text, None)], asked, image_sources=asked)
 
 
 def _fit(image: Image.Image, max_side: int) -> Image.Image:
