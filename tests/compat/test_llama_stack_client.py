@@ -84,3 +84,28 @@ def test_official_client_files_and_vector_stores(lsc_python, tiny_mllama_dir, tm
     assert out["hits"] and out["hits"][0]["file_id"] == out["file"]["id"]
     assert int(out["hits"][0]["page"]) == fact.page
     assert out["deleted"] is True
+
+
+def test_official_client_responses_and_conversations(lsc_python, tiny_mllama_dir, tmp_path):
+    from vistack.testing import documents as docs
+    from vistack.testing.server import ServerProcess, tiny_distribution
+
+    report = docs.annual_report_pdf()
+    pdf = tmp_path / report.filename
+    pdf.write_bytes(report.data)
+    fact = report.fact("emea_q3")
+    dist = tiny_distribution(tiny_mllama_dir, documents=True, vector_stores={"page_image_dpi": 72})
+    with ServerProcess(dist, tmp_path / "srv") as server:
+        proc = subprocess.run([lsc_python, str(Path(__file__).with_name("lsc_agent_script.py")), server.base_url,
+                               str(pdf), fact.query], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] in ("completed", "incomplete")
+    assert out["output_types"] == ["file_search_call", "message"] and out["top_page"] == fact.page
+    assert out["citation"] == {"type": "file_citation", "file_id": out["file_id"], "page": fact.page}
+    assert out["stream_first_last"][0] == "response.created"
+    assert out["stream_first_last"][1] in ("response.completed", "response.incomplete")
+    assert out["stream_has_search"]
+    assert out["conversation_roles"] == ["user", "assistant"]
+    assert out["previous"] and out["retrieved"] and out["listed"] and out["input_items"] == ["message"]
+    assert out["deleted"] and out["conversation_deleted"]

@@ -22,9 +22,9 @@ from vistack.api.inference import (
     new_id,
     now,
 )
+from vistack.tool_calls import could_be_tool_call, parse_tool_calls, tool_names
 
 from .generation import Outcome
-from .tool_calls import parse_tool_calls, tool_names
 
 TextStream = Callable[[Outcome], AsyncGenerator[str, None]]
 """Starts generating when iterated: text deltas cut at stop strings; fills the Outcome when done."""
@@ -135,7 +135,7 @@ class _ChatStream(_ChunkStream[ChatCompletionChunk]):
     def __init__(self, model: str, include_usage: bool, tools: list[dict[str, Any]] | None) -> None:
         super().__init__(model, include_usage)
         self.tools = tools
-        # With tools, text that may be a JSON tool call is held back until it is complete.
+        # With tools, text that may still become a tool call (JSON, <|python_tag|>, pythonic) is held back.
         self.held, self.holding = "", bool(tools)
 
     def delta(self, delta: ChoiceDelta, finish: FinishReason | None = None) -> ChatCompletionChunk:
@@ -147,8 +147,7 @@ class _ChatStream(_ChunkStream[ChatCompletionChunk]):
     def text(self, piece: str) -> Iterator[ChatCompletionChunk]:
         if self.holding:
             self.held += piece
-            lead = self.held.lstrip()
-            if not lead or lead[0] in "{[`":
+            if could_be_tool_call(self.held):
                 return
             piece, self.held, self.holding = self.held, "", False
         yield self.delta(ChoiceDelta(content=piece))
