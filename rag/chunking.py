@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vistack.rag.documents import Block, ExtractedPage
+from vistack.rag.readers import Block, ExtractedPage
 
 ChunkType = Literal["text", "table", "ocr"]
 

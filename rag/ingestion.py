@@ -1,4 +1,4 @@
-"""Background ingestion: file -> pages -> chunks -> embeddings -> vector DB + BM25.
+"""Background ingestion: file -> pages -> chunks -> embeddings -> the store's index.
 
 A producer thread extracts and renders pages with PyMuPDF while the event
 loop stores page images and embeds the previous pages (the embedding model
@@ -14,23 +14,22 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from vistack.api import ServiceUnavailableError
 from vistack.api.files import FilePurpose
-from vistack.api.protocols import FilesProvider, StoredChunk, VectorIOProvider
+from vistack.api.protocols import ChunkMetadataValue, FilesProvider, StoredChunk
 from vistack.api.vector_stores import LastError
 from vistack.config import VectorStoresDefaults
 from vistack.rag.chunking import chunk_page, resolve_chunking
-from vistack.rag.documents import DocumentError, ExtractedPage, ExtractOptions, extract_pages
-from vistack.rag.keyword_index import KeywordIndex
+from vistack.rag.index import ChunkMetadata, Embedder, MetadataChange, StoreIndexes
+from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
 from vistack.rag.records import FileRecord, StoreRecord
 
 log = logging.getLogger(__name__)
-
-Embedder = Callable[[StoreRecord, list[str]], Awaitable[list[list[float]]]]
 
 _END = object()
 
@@ -40,6 +39,26 @@ CHUNK_SYSTEM_KEYS = frozenset(
      "document_id"}
 )
 _MUPDF_LOCK = threading.Lock()
+
+
+def restamp(
+    old_attributes: Iterable[str], attributes: Mapping[str, Any], **system: ChunkMetadataValue
+) -> MetadataChange:
+    """A chunk metadata change for a file whose attributes (or owner) changed.
+
+    The keys of ``old_attributes`` go (a removed attribute must stop
+    matching filters), ``attributes`` come in, and ``system`` keys (e.g. a
+    new ``file_id`` and ``filename``) are set; other system keys are kept,
+    as attributes never override them.
+    """
+    old = set(old_attributes)
+
+    def change(metadata: ChunkMetadata) -> ChunkMetadata:
+        kept = {k: v for k, v in metadata.items() if k not in old or k in CHUNK_SYSTEM_KEYS}
+        kept.update({k: v for k, v in attributes.items() if k not in CHUNK_SYSTEM_KEYS})
+        return {**kept, **system}
+
+    return change
 
 
 @dataclass
@@ -68,14 +87,12 @@ class Ingestor:
     def __init__(
         self,
         files: FilesProvider,
-        vector_io: dict[str, VectorIOProvider],
-        keyword_index: Callable[[str], KeywordIndex],
+        indexes: StoreIndexes,
         embed: Embedder,
         settings: VectorStoresDefaults,
     ) -> None:
         self.files = files
-        self.vector_io = vector_io
-        self.keyword_index = keyword_index
+        self.indexes = indexes
         self.embed = embed
         self.settings = settings
 
@@ -91,25 +108,22 @@ class Ingestor:
         )
 
     async def cleanup(self, store: StoreRecord, rec: FileRecord) -> None:
-        """Remove what an earlier (partial) run or the file itself left in the indexes."""
-        file_id = rec.object.id
-        await self.vector_io[store.provider_id].delete_chunks(store.object.id, {"file_id": file_id})
-        await asyncio.to_thread(self.keyword_index(store.object.id).delete, {"file_id": file_id})
+        """Remove what an earlier (partial) run or the file itself left in the index."""
+        await self.indexes.of(store).delete({"file_id": rec.object.id})
         await self.delete_page_images(rec)
 
     async def delete_page_images(self, rec: FileRecord) -> None:
         for image_id in rec.page_image_file_ids:
             try:
                 await self.files.delete_file(image_id)
-            except Exception as e:  # a page image already gone is fine
+            except Exception as e:  # noqa: BLE001 - a page image already gone is fine
                 log.debug("page image %s not deleted: %s", image_id, e)
 
     async def ingest(self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event) -> IngestResult:
         file_id = rec.object.id
         data = await self.files.read_bytes(file_id)
         max_tokens, overlap = resolve_chunking(rec.object.chunking_strategy)
-        vector_io = self.vector_io[store.provider_id]
-        keyword = self.keyword_index(store.object.id)
+        index = self.indexes.of(store)
         attributes = dict(rec.object.attributes)
         stem = PurePath(rec.filename or file_id).stem or file_id
 
@@ -143,7 +157,7 @@ class Ingestor:
                         page = next(pages, _END)
                     if not put(page) or page is _END:
                         return
-            except BaseException as e:  # every failure goes to the consumer, which raises it
+            except BaseException as e:  # noqa: BLE001 - every failure goes to the consumer, which raises it
                 put(e)
 
         producer = threading.Thread(target=produce, name=f"ingest-{file_id}", daemon=True)
@@ -158,8 +172,7 @@ class Ingestor:
             vectors = await self.embed(store, [c.text for c in pending])
             for chunk, vector in zip(pending, vectors, strict=True):
                 chunk.embedding = vector
-            await vector_io.add_chunks(store.object.id, list(pending))
-            await asyncio.to_thread(keyword.add, list(pending))
+            await index.add(list(pending))
             result.chunk_count += len(pending)
             pending.clear()
 
@@ -190,7 +203,7 @@ class Ingestor:
                     await flush()
             await flush()
             # persist the BM25 index now, so the first search after a big ingest does not pay for it
-            await asyncio.to_thread(keyword.flush)
+            await index.flush()
         finally:
             stop.set()
             while producer.is_alive():  # it ends after the page it is on

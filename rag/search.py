@@ -5,18 +5,15 @@ optionally reranked by a cross-encoder, then thresholded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from vistack.api import BadRequestError
 from vistack.api.filters import Filter
-from vistack.api.protocols import ScoredChunk, VectorIOProvider
+from vistack.api.protocols import ScoredChunk
 from vistack.api.vector_stores import RankingOptions, SearchMode
 from vistack.rag.fusion import reciprocal_rank_fusion, weighted_fusion
-from vistack.rag.keyword_index import KeywordIndex
+from vistack.rag.index import Embedder, StoreIndexes
 from vistack.rag.records import StoreRecord
 from vistack.rag.rerank import CrossEncoderReranker
-
-Embedder = Callable[[StoreRecord, list[str]], Awaitable[list[list[float]]]]
 
 # Each retriever fetches this many times k before fusion, so a chunk ranked
 # moderately by both can still win.
@@ -26,15 +23,8 @@ RANKERS = {None, "auto", "default", "default-2024-11-15", "rrf", "weighted", "no
 
 
 class HybridSearcher:
-    def __init__(
-        self,
-        vector_io: dict[str, VectorIOProvider],
-        keyword_index: Callable[[str], KeywordIndex],
-        embed: Embedder,
-        reranker: CrossEncoderReranker | None = None,
-    ) -> None:
-        self.vector_io = vector_io
-        self.keyword_index = keyword_index
+    def __init__(self, indexes: StoreIndexes, embed: Embedder, reranker: CrossEncoderReranker | None = None) -> None:
+        self.indexes = indexes
         self.embed = embed
         self.reranker = reranker
 
@@ -55,13 +45,14 @@ class HybridSearcher:
             )
         use_reranker = self.reranker is not None and ranker != "none"
         fetch = max(k * CANDIDATE_MULTIPLIER, MIN_CANDIDATES) if (mode == "hybrid" or use_reranker) else k
+        index = self.indexes.of(store)
 
         async def dense() -> list[ScoredChunk]:
             [vector] = await self.embed(store, [query])
-            return await self.vector_io[store.provider_id].query(store.object.id, vector, fetch, filters)
+            return await index.dense_search(vector, fetch, filters)
 
         async def sparse() -> list[ScoredChunk]:
-            return await asyncio.to_thread(self.keyword_index(store.object.id).search, query, fetch, filters)
+            return await index.keyword_search(query, fetch, filters)
 
         if mode == "vector":
             results = await dense()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -48,8 +47,8 @@ from vistack.api.vector_stores import (
 from vistack.config import VectorStoresDefaults
 from vistack.inference import InferenceRouter
 from vistack.pagination import Order, paginate
-from vistack.rag.ingestion import CHUNK_SYSTEM_KEYS, IngestionCancelled, Ingestor, failure
-from vistack.rag.keyword_index import KeywordIndex
+from vistack.rag.index import StoreIndexes
+from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure, restamp
 from vistack.rag.records import BatchRecord, FileRecord, Records, StoreRecord, count_files
 from vistack.rag.rerank import CrossEncoderReranker
 from vistack.rag.search import HybridSearcher
@@ -79,16 +78,16 @@ class VectorStoreService:
         self.vector_io = vector_io
         self.inference = inference
         self.settings = settings
-        self.index_dir = state_dir / "keyword"
-        self._indexes: dict[str, KeywordIndex] = {}
-        self._indexes_lock = threading.Lock()
+        self.indexes = StoreIndexes(vector_io, state_dir / "keyword")
         reranker = CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None
-        self.searcher = HybridSearcher(vector_io, self.keyword_index, self.embed_for_store, reranker)
-        self.ingestor = Ingestor(files, vector_io, self.keyword_index, self.embed_for_store, settings)
+        self.searcher = HybridSearcher(self.indexes, self.embed_for_store, reranker)
+        self.ingestor = Ingestor(files, self.indexes, self.embed_for_store, settings)
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
         self._cancel_flags: dict[tuple[str, str], threading.Event] = {}
         self._record_locks: dict[str, asyncio.Lock] = {}
+        # Lock order: a store's ownership lock (who owns deduplicated content), then file locks.
+        self._ownership_locks: dict[str, asyncio.Lock] = {}
 
     # ----- lifecycle ----------------------------------------------------------------------------
 
@@ -107,17 +106,7 @@ class VectorStoreService:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        with self._indexes_lock:
-            for index in self._indexes.values():
-                index.close()
-            self._indexes.clear()
-
-    def keyword_index(self, store_id: str) -> KeywordIndex:
-        with self._indexes_lock:
-            index = self._indexes.get(store_id)
-            if index is None:
-                index = self._indexes[store_id] = KeywordIndex(self.index_dir / store_id)
-            return index
+        self.indexes.close()
 
     async def embed_for_store(self, store: StoreRecord, texts: list[str]) -> list[list[float]]:
         """Embed with the store's model, asking for the store's dimension when it is not the model's own."""
@@ -152,7 +141,6 @@ class VectorStoreService:
             last_active_at=now,
             metadata=metadata,
         )
-        await self.vector_io[provider_id].create_collection(store_id, dimension)
         record = StoreRecord(
             object=obj,
             provider_id=provider_id,
@@ -160,6 +148,7 @@ class VectorStoreService:
             embedding_dimension=dimension,
             chunking_strategy=req.chunking_strategy or ChunkingStrategyAuto(),
         )
+        await self.indexes.create(record)
         await self.records.put_store(record, owner)
         for file_id in req.file_ids or []:
             await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner)
@@ -246,12 +235,7 @@ class VectorStoreService:
             self._cancel(store_id, rec.object.id)
             await self.ingestor.delete_page_images(rec)
             await self.records.delete_file(store_id, rec.object.id)
-        await self.vector_io[record.provider_id].delete_collection(store_id)
-        with self._indexes_lock:
-            index = self._indexes.pop(store_id, None)
-        if index is not None:
-            index.close()
-        await asyncio.to_thread(shutil.rmtree, self.index_dir / store_id, True)
+        await self.indexes.drop(record)
         await self.records.delete_batches_of(store_id)
         await self.records.delete_store(store_id)
         return VectorStoreDeleteResponse(id=store_id)
@@ -262,6 +246,13 @@ class VectorStoreService:
         self, store_id: str, req: AttachFileRequest, owner: str, batch_id: str | None = None
     ) -> VectorStoreFileObject:
         record = await self._store(store_id, owner)
+        async with self._ownership_lock(store_id):  # the original found here must not be leaving meanwhile
+            return await self._attach_file(record, req, owner, batch_id)
+
+    async def _attach_file(
+        self, record: StoreRecord, req: AttachFileRequest, owner: str, batch_id: str | None
+    ) -> VectorStoreFileObject:
+        store_id = record.object.id
         existing = await self.records.get_file(store_id, req.file_id)
         if existing is not None:
             return existing.object
@@ -332,7 +323,7 @@ class VectorStoreService:
     ) -> FileContentResponse:
         store, rec = await self._file(store_id, file_id, owner)
         source = rec.duplicate_of or file_id
-        chunks = await self.vector_io[store.provider_id].get_chunks(store_id, {"file_id": source}, include_embeddings)
+        chunks = await self.indexes.of(store).get({"file_id": source}, include_embeddings)
         return FileContentResponse(
             data=[
                 ContentItem(
@@ -348,31 +339,77 @@ class VectorStoreService:
     async def update_file_attributes(
         self, store_id: str, file_id: str, attributes: dict, owner: str
     ) -> VectorStoreFileObject:
-        store, rec = await self._file(store_id, file_id, owner)
+        store, _ = await self._file(store_id, file_id, owner)
         async with self._lock_for(store_id, file_id):
-            old_keys = set(rec.object.attributes)
+            rec = (await self._file(store_id, file_id, owner))[1]  # re-read: a hand-over may have changed it
+            old_attributes = rec.object.attributes
             rec.object.attributes = dict(attributes)
             await self.records.put_file(rec, owner)
             if rec.object.status == "completed" and rec.duplicate_of is None:
-                provider = self.vector_io[store.provider_id]
-                chunks = await provider.get_chunks(store_id, {"file_id": file_id}, include_embeddings=True)
-                for c in chunks:
-                    meta = {k: v for k, v in c.metadata.items() if k not in old_keys or k in CHUNK_SYSTEM_KEYS}
-                    meta.update({k: v for k, v in attributes.items() if k not in CHUNK_SYSTEM_KEYS})
-                    c.metadata = meta
-                if chunks:
-                    await provider.add_chunks(store_id, chunks)
-                    await asyncio.to_thread(self.keyword_index(store_id).add, chunks)
+                await self.indexes.of(store).update_metadata({"file_id": file_id}, restamp(old_attributes, attributes))
         return rec.object
 
     async def delete_file(self, store_id: str, file_id: str, owner: str) -> VectorStoreFileDeleteResponse:
-        store, rec = await self._file(store_id, file_id, owner)
+        store, _ = await self._file(store_id, file_id, owner)
         self._cancel(store_id, file_id)
-        async with self._lock_for(store_id, file_id):
+        async with self._ownership_lock(store_id), self._lock_for(store_id, file_id):
+            rec = await self.records.get_file(store_id, file_id)  # re-read under the locks
+            if rec is None:  # deleted meanwhile by a concurrent request
+                return VectorStoreFileDeleteResponse(id=file_id)
             if rec.duplicate_of is None:
-                await self.ingestor.cleanup(store, rec)
+                heirs = [f for f in await self.records.list_files(store_id) if f.duplicate_of == file_id]
+                if heirs:
+                    await self._hand_over(store, rec, [h.object.id for h in heirs], owner)
+                else:
+                    await self.ingestor.cleanup(store, rec)
             await self.records.delete_file(store_id, file_id)
         return VectorStoreFileDeleteResponse(id=file_id)
+
+    async def _hand_over(self, store: StoreRecord, original: FileRecord, heir_ids: list[str], owner: str) -> None:
+        """Make the oldest duplicate of a leaving original the owner of the shared content.
+
+        A completed original's chunks are re-keyed in place to the heir
+        (``file_id``, ``filename``, the heir's attributes instead of the
+        original's) and its page images, page and chunk counts pass to the
+        heir, so nothing is re-extracted or re-embedded and search, file
+        content and usage stay right. An original still ingesting (or one
+        that never completed) has no complete chunks to hand over: its
+        partial chunks are removed and the heir is ingested afresh. The other
+        duplicates then point at the heir. Re-keying first and touching the
+        records last means a failure half-way leaves the original in charge,
+        and deleting it again finishes the job.
+        """
+        store_id, heir_id = store.object.id, heir_ids[0]
+        async with self._lock_for(store_id, heir_id):
+            heir = await self.records.get_file(store_id, heir_id)
+            if heir is None:
+                raise RuntimeError(f"duplicate '{heir_id}' vanished while its original was being deleted")
+            reingest = original.object.status != "completed"
+            if reingest:
+                await self.ingestor.cleanup(store, original)
+                heir.object.status = "in_progress"
+                heir.object.last_error = None
+            else:
+                await self.indexes.of(store).update_metadata(
+                    {"file_id": original.object.id},
+                    restamp(
+                        original.object.attributes, heir.object.attributes, file_id=heir_id, filename=heir.filename
+                    ),
+                )
+                heir.page_image_file_ids = original.page_image_file_ids
+                heir.page_count = original.page_count
+                heir.chunk_count = original.chunk_count
+            heir.duplicate_of = None
+            heir.object.usage_bytes = original.object.usage_bytes
+            await self.records.put_file(heir, owner)
+        if reingest:
+            self._enqueue(store_id, heir_id)
+        for other_id in heir_ids[1:]:
+            async with self._lock_for(store_id, other_id):
+                other = await self.records.get_file(store_id, other_id)
+                if other is not None:
+                    other.duplicate_of = heir_id
+                    await self.records.put_file(other, owner)
 
     # ----- batches ------------------------------------------------------------------------------
 
@@ -481,8 +518,7 @@ class VectorStoreService:
             vectors = await self.embed_for_store(store, [chunks[i].text for i in missing])
             for i, v in zip(missing, vectors, strict=True):
                 chunks[i].embedding = v
-        await self.vector_io[store.provider_id].add_chunks(store.object.id, chunks)
-        await asyncio.to_thread(self.keyword_index(store.object.id).add, chunks)
+        await self.indexes.of(store).add(chunks)
 
     async def query_chunks(self, req: QueryChunksRequest, owner: str) -> QueryChunksResponse:
         store = await self._store(req.vector_store_id, owner)
@@ -521,6 +557,10 @@ class VectorStoreService:
 
     def _lock_for(self, store_id: str, file_id: str) -> asyncio.Lock:
         return self._record_locks.setdefault(f"{store_id}/{file_id}", asyncio.Lock())
+
+    def _ownership_lock(self, store_id: str) -> asyncio.Lock:
+        """Held while deciding or changing which file owns a store's deduplicated content."""
+        return self._ownership_locks.setdefault(store_id, asyncio.Lock())
 
     async def _worker(self) -> None:
         while True:
@@ -563,7 +603,7 @@ class VectorStoreService:
                     return
                 await self._fail(store_id, file_id, owner, e)
                 return
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any other failure fails this file, not the worker
                 await self._fail(store_id, file_id, owner, e)
                 return
             current = await self.records.get_file(store_id, file_id)

@@ -187,6 +187,29 @@ def test_dedup_identical_content(corpus, client, http):
     client.vector_stores.files.delete(vector_store_id=store, file_id=again)
 
 
+def test_deleting_the_original_of_a_duplicate_keeps_its_content(client, http):
+    """The duplicate inherits the chunks and page images; only when it goes too is the content gone."""
+    store = client.vector_stores.create(name="dedup-delete")
+    first = upload(client, docs.invoice_pdf())
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=first)
+    wait_files(http, store.id, [first])
+    copy = upload(client, docs.invoice_pdf())
+    assert client.vector_stores.files.create(vector_store_id=store.id, file_id=copy).status == "completed"
+    client.vector_stores.files.delete(vector_store_id=store.id, file_id=first)
+
+    content = http.get(f"/v1/vector_stores/{store.id}/files/{copy}/content").json()["data"]
+    assert content
+    hits = search(client, store.id, docs.INVOICE_NUMBER, search_mode="hybrid", max_num_results=5)
+    assert hits and {h.file_id for h in hits} == {copy}
+    assert http.get(f"/v1/files/{hits[0].attributes['page_image_file_id']}").status_code == 200
+    counts = client.vector_stores.retrieve(store.id).file_counts
+    assert (counts.total, counts.completed) == (1, 1)
+
+    client.vector_stores.files.delete(vector_store_id=store.id, file_id=copy)
+    assert not search(client, store.id, docs.INVOICE_NUMBER, search_mode="keyword")
+    assert client.vector_stores.delete(store.id).deleted
+
+
 def test_attributes_update_and_filter(corpus, client):
     store, md = corpus["store"].id, corpus["ids"]["markdown"]
     client.vector_stores.files.update(vector_store_id=store, file_id=md, attributes={"department": "legal"})

@@ -20,7 +20,7 @@ from vistack.rag.chunking import (
     split_table,
     split_text,
 )
-from vistack.rag.documents import Block, ExtractedPage, ExtractOptions, extract_pages
+from vistack.rag.readers import Block, ExtractedPage, ExtractOptions, extract_pages
 from vistack.testing import documents as samples
 
 LONG = " ".join(

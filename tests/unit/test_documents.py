@@ -1,4 +1,4 @@
-"""vistack.rag.documents: pages, blocks, tables, page images, image/text documents, and every failure."""
+"""vistack.rag.readers: pages, blocks, tables, page images, image/text documents, and every failure."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from vistack.rag.documents import (
+from vistack.rag.readers import (
     Block,
     CorruptDocumentError,
     DocumentError,

@@ -1,0 +1,50 @@
+"""The readers' front door: classify a document, then hand it to its format's reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .detect import detect_kind
+from .image import extract_image, image_header
+from .model import DocumentInfo, ExtractedPage, ExtractOptions
+from .ocr import ocr_available
+from .pdf import extract_pdf, pdf_info
+from .text import text_pages
+
+
+def open_document(data: bytes, filename: str, options: ExtractOptions | None = None) -> DocumentInfo:
+    """Validate a document up front: type, password, damage, page count, pixel bombs.
+
+    Cheap compared to extraction (PDF text is sampled on the first pages
+    only). Raises the same :class:`DocumentError` subclasses ``extract_pages``
+    would raise for the whole document.
+    """
+    options = options or ExtractOptions()
+    kind, mime = detect_kind(data, filename)
+    ocr_ok = options.ocr and ocr_available(options.ocr_language, options.tessdata)
+    if kind == "pdf":
+        return pdf_info(data, filename, options, ocr_ok=ocr_ok)
+    if kind == "image":
+        image_header(data, mime, filename, options)
+        return DocumentInfo(filename, kind, mime, 1, False, 1, 0, ocr_available=ocr_ok)
+    pages = text_pages(data, filename, options)
+    return DocumentInfo(filename, kind, mime, len(pages), True, len(pages), len(pages))
+
+
+def extract_pages(data: bytes, filename: str, options: ExtractOptions | None = None) -> Iterator[ExtractedPage]:
+    """Yield the document's pages in order, one at a time.
+
+    Validation errors (empty, corrupt, encrypted, too many pages, pixel bomb,
+    unsupported) are raised by the first ``next()``, before any page is
+    yielded; a page that turns out to be damaged mid-way raises
+    :class:`CorruptDocumentError` naming the page.
+    """
+    options = options or ExtractOptions()
+    kind, mime = detect_kind(data, filename)
+    if kind == "pdf":
+        yield from extract_pdf(data, filename, options)
+    elif kind == "image":
+        yield extract_image(data, mime, filename, options)
+    else:
+        for number, blocks in enumerate(text_pages(data, filename, options), start=1):
+            yield ExtractedPage(number, 0.0, 0.0, blocks, None, has_text_layer=True)
