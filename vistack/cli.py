@@ -1,4 +1,4 @@
-"""The ``vistack`` command line: serve a distribution and inspect distributions."""
+"""The ``vistack`` command line: serve and inspect distributions, ingest, search, ask and chat."""
 
 from __future__ import annotations
 
@@ -86,6 +86,35 @@ def _search(args: argparse.Namespace) -> int:
     return asyncio.run(search(args.store, args.query, args.server, args.distribution, args.k, args.mode))
 
 
+def _ask(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_agent import ask
+
+    return asyncio.run(ask(args))
+
+
+def _chat(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_agent import chat
+
+    try:
+        return asyncio.run(chat(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _add_answer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", choices=["top1", "stitch", "per_page", "text"], default=None,
+                   help="how page images reach the vision model [default: the server's]")
+    p.add_argument("--pages", type=int, default=None, help="pages to show the model (stitch, per_page)")
+    p.add_argument("--model", default=None, help="model id [default: the server's first vision llm]")
+    p.add_argument("--max-tokens", type=int, default=None, help="cap on the answer's tokens")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each request")
+    _add_target(p)
+
+
 def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=os.environ.get("VISTACK_SERVER"),
                    help="URL of a running server; without it the distribution runs in-process")
@@ -130,6 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     _add_target(srch)
     srch.set_defaults(func=_search)
+
+    ask = sub.add_parser("ask", help="answer a question from a vector store's pages; prints the cited pages")
+    ask.add_argument("question")
+    ask.add_argument("--store", required=True, help="vector store name or id")
+    ask.add_argument("--save-pages", metavar="DIR", default=None,
+                     help="write the cited page images as DIR/<file>-p<page>.png")
+    ask.add_argument("--json", action="store_true", help="print the answer, citations and hits as JSON")
+    _add_answer_options(ask)
+    ask.set_defaults(func=_ask)
+
+    chat = sub.add_parser("chat", help="interactive conversation about a vector store (reads stdin until EOF)")
+    chat.add_argument("--store", default=None, help="vector store name or id [default: no documents]")
+    _add_answer_options(chat)
+    chat.set_defaults(func=_chat)
     return parser
 
 

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -18,61 +19,39 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vistack.client import VistackAPIError, VistackClient
+from vistack.client.paths import collect_paths, estimate_pages
 
-SUPPORTED = {".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".markdown"}
 POLL_S = 0.5
 
 console = Console()
 
-
-def collect_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to ingest (directories recursively), and the paths skipped with why."""
-    found: list[Path] = []
-    skipped: list[tuple[str, str]] = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUPPORTED:
-                    found.append(child)
-        elif p.is_file():
-            if p.suffix.lower() in SUPPORTED:
-                found.append(p)
-            else:
-                skipped.append((str(p), f"unsupported type '{p.suffix or 'no extension'}'"))
-        else:
-            skipped.append((str(p), "no such file or directory"))
-    return list(dict.fromkeys(found)), skipped
-
-
-def estimate_pages(path: Path) -> int:
-    """Pages for the progress bar (the server counts for real)."""
-    if path.suffix.lower() == ".pdf":
-        try:
-            import pymupdf
-
-            with pymupdf.open(path) as doc:
-                return max(doc.page_count, 1)
-        except Exception:  # a broken file still counts as one unit of progress
-            return 1
-    if path.suffix.lower() in (".txt", ".md", ".markdown"):
-        return max(1, -(-path.stat().st_size // 3000))
-    return 1
+IN_PROCESS_URL = "http://vistack.inprocess"
 
 
 @contextlib.asynccontextmanager
-async def open_client(server: str | None, distribution: str | None) -> AsyncIterator[VistackClient]:
+async def open_target(server: str | None, distribution: str | None) -> AsyncIterator[tuple[str, Any]]:
+    """``(base_url, app)``: a server's URL (``app`` None), or the distribution's ASGI app run in-process.
+
+    In-process, the app's lifespan runs around the block and clients reach the app
+    through an ASGI transport (``VistackClient``: ``httpx.ASGITransport``; ``AsyncVistack(app=...)``
+    builds the one its ``openai`` SDK needs), so both modes share one code path.
+    """
     if server:
-        async with VistackClient(server) as client:
-            yield client
+        yield server, None
         return
     from vistack.config import load_distribution
     from vistack.server.app import create_app
 
     app = create_app(load_distribution(distribution))
     async with app.router.lifespan_context(app):
-        async with VistackClient("http://vistack.inprocess", transport=httpx.ASGITransport(app=app)) as client:
-            yield client
+        yield IN_PROCESS_URL, app
+
+
+@contextlib.asynccontextmanager
+async def open_client(server: str | None, distribution: str | None) -> AsyncIterator[VistackClient]:
+    async with open_target(server, distribution) as (base_url, app), \
+            VistackClient(base_url, transport=httpx.ASGITransport(app=app) if app else None) as client:
+        yield client
 
 
 async def ingest(paths: list[str], store_name: str, server: str | None, distribution: str | None,

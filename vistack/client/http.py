@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 
 class VistackAPIError(Exception):
-    """An error answer from the server, with its status and message."""
+    """An error answer from the server, with its status and message (``code``: the error's code, if any)."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, code: str | None = None) -> None:
         super().__init__(f"{status_code}: {message}")
         self.status_code = status_code
         self.message = message
+        self.code = code
 
 
 class VistackClient:
@@ -23,7 +24,7 @@ class VistackClient:
                  timeout: float = 300.0, headers: dict[str, str] | None = None) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout, headers=headers)
 
-    async def __aenter__(self) -> VistackClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
