@@ -21,6 +21,7 @@ class ResponsesConfig(BaseModel):
         "text (no images, retrieved text only).",
     )
     vision_pages: int = Field(default=3, ge=1, le=8, description="pages used by stitch and per_page")
+    per_page_answer_tokens: int = Field(default=512, ge=16, description="cap of each per_page partial answer")
     stitch_max_side: int = Field(default=1120, ge=224, le=4480, description="Llama 3.2 Vision: 1120 (4 tiles)")
     retrieve_first: bool = Field(
         default=True,

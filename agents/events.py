@@ -23,7 +23,7 @@ from vistack.api.response_events import (
     ResponseEvent,
     ResponseLifecycleEvent,
 )
-from vistack.api.responses import MessageItem, OutputText, ResponseObject, new_item_id
+from vistack.api.responses import MessageItem, OutputText, ResponseObject, TokenLogprob, new_item_id
 
 
 class ResponseEvents:
@@ -80,6 +80,7 @@ class MessageWriter:
         self.item = MessageItem(id=new_item_id("msg"), role="assistant", status="in_progress", content=[])
         self.index = -1
         self.text = ""
+        self.logprobs: list[TokenLogprob] = []  # of the whole text, when the request asked for them
         self.started = False
 
     def start(self) -> list[ResponseEvent]:
@@ -90,13 +91,15 @@ class MessageWriter:
                                 part=OutputText(text=""))
         return [added, self.events._numbered(part)]
 
-    def delta(self, text: str) -> list[ResponseEvent]:
+    def delta(self, text: str, logprobs: list[TokenLogprob] | None = None) -> list[ResponseEvent]:
         if not text:
             return []
         out = [] if self.started else self.start()
         self.text += text
+        self.logprobs.extend(logprobs or [])
         out.append(self.events._numbered(OutputTextDeltaEvent(
-            item_id=self.item.id or "", output_index=self.index, content_index=0, delta=text)))
+            item_id=self.item.id or "", output_index=self.index, content_index=0, delta=text,
+            logprobs=list(logprobs or []))))
         return out
 
     def finish(self, annotations: list[Any] | None = None, status: str = "completed") -> list[ResponseEvent]:
@@ -107,11 +110,13 @@ class MessageWriter:
             out.append(self.events._numbered(AnnotationAddedEvent(
                 item_id=item_id, output_index=self.index, content_index=0, annotation_index=i, annotation=annotation)))
         out.append(self.events._numbered(OutputTextDoneEvent(
-            item_id=item_id, output_index=self.index, content_index=0, text=self.text)))
+            item_id=item_id, output_index=self.index, content_index=0, text=self.text, logprobs=self.logprobs)))
+        # Llama Stack's content_part.done carries no logprobs; the message item carries them all.
         part = OutputText(text=self.text, annotations=annotations)
         out.append(self.events._numbered(ContentPartEvent(
             type="response.content_part.done", response_id=self.events.response.id, item_id=item_id,
             output_index=self.index, content_index=0, part=part)))
-        self.item = self.item.model_copy(update={"content": [part], "status": status})
+        final = part.model_copy(update={"logprobs": list(self.logprobs)})
+        self.item = self.item.model_copy(update={"content": [final], "status": status})
         out.append(self.events.item_done(self.index, self.item))
         return out

@@ -38,6 +38,7 @@ from vistack.api.responses import (
     McpApprovalResponseItem,
     McpCallItem,
     ResponseError,
+    TokenLogprob,
     ToolChoiceFileSearch,
     ToolChoiceMode,
     WebSearchCallItem,
@@ -55,6 +56,8 @@ from .tools.file_search import Source, file_search
 from .visual import ModelCall, load_page_images, merge_call, plan_calls
 
 log = logging.getLogger(__name__)
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 # OpenAI's ResponseError codes (what clients validate ``error.code`` against).
 RESPONSE_ERROR_CODES = frozenset({
@@ -211,6 +214,9 @@ class AgentLoop:
         kind = self.tools.kind(name)
         return kind == "function" or (kind == "mcp" and self.tools.needs_approval(name))
 
+    def _wants_logprobs(self) -> bool:
+        return bool(self.req.top_logprobs) or LOGPROBS_INCLUDE in (self.req.include or [])
+
     def _budget(self) -> int | None:
         if self.req.max_output_tokens is None:
             return None
@@ -219,9 +225,16 @@ class AgentLoop:
     # ----- one model call ----------------------------------------------------------------------------
 
     async def _call(self, messages: list[ChatMessage], result: _CallResult, writer: MessageWriter | None,
-                    tools: list[dict] | None = None, choice: Any = None) -> AsyncIterator[ResponseEvent]:
-        """Stream one chat completion into ``writer`` (text deltas), collecting tool calls and usage."""
+                    tools: list[dict] | None = None, choice: Any = None,
+                    cap: int | None = None) -> AsyncIterator[ResponseEvent]:
+        """Stream one chat completion into ``writer`` (text deltas), collecting tool calls and usage.
+
+        ``cap`` bounds this call below what is left of ``max_output_tokens`` (per-page answers
+        must leave room for the merge).
+        """
         budget = self._budget()
+        if cap is not None:
+            budget = cap if budget is None else min(budget, cap)
         if budget is not None and budget < 1:
             result.finish_reason = "length"
             return
@@ -237,7 +250,7 @@ class AgentLoop:
             presence_penalty=self.req.presence_penalty,
             max_completion_tokens=budget,
             response_format=_response_format(self.req),
-            logprobs=True if self.req.top_logprobs else None,
+            logprobs=True if self._wants_logprobs() else None,
             top_logprobs=self.req.top_logprobs or None,
             user=self.req.safety_identifier or self.req.user,
             stream=True,
@@ -246,6 +259,7 @@ class AgentLoop:
         stream = await self.inference.chat_completion(request, purpose="the Responses API")
         names = {t["function"]["name"] for t in tools or []}
         held = ""
+        held_logprobs: list[TokenLogprob] = []
         holding = bool(tools)
         partial_calls: dict[int, dict[str, str]] = {}
         try:
@@ -264,14 +278,16 @@ class AgentLoop:
                     text = choice_.delta.content or ""
                     if not text:
                         continue
+                    logprobs = token_logprobs(choice_.logprobs)
                     result.text += text
                     if holding:
                         held += text
+                        held_logprobs += logprobs
                         if could_be_tool_call(held):
                             continue
-                        holding, text, held = False, held, ""
+                        holding, text, held, logprobs, held_logprobs = False, held, "", held_logprobs, []
                     if writer is not None:
-                        for e in writer.delta(text):
+                        for e in writer.delta(text, logprobs):
                             yield e
         finally:
             aclose = getattr(stream, "aclose", None)
@@ -288,7 +304,7 @@ class AgentLoop:
                 result.tool_calls = parsed
                 result.text = result.text[: len(result.text) - len(held)]
             elif writer is not None:
-                for e in writer.delta(held):
+                for e in writer.delta(held, held_logprobs):
                     yield e
 
     def _add_usage(self, usage: Usage) -> None:
@@ -455,9 +471,13 @@ class AgentLoop:
         final: ModelCall = calls[-1]
         if strategy == "per_page":
             partials: list[tuple[Source, str]] = []
+            left = self._budget()
+            cap = self.config.per_page_answer_tokens
+            if left is not None:  # an equal share for each page and for the merge
+                cap = max(1, min(cap, left // (len(calls) + 1)))
             for call in calls:
                 result = _CallResult()
-                async for _ in self._call(call.messages, result, None):
+                async for _ in self._call(call.messages, result, None, cap=cap):
                     pass
                 partials.append((call.partial_for, result.text))  # type: ignore[arg-type]
             final = merge_call(self.question, history, partials)
@@ -469,6 +489,18 @@ class AgentLoop:
         async for e in self._finish_text(writer, result, annotations):
             yield e
         self.sources = None
+
+
+def token_logprobs(logprobs: dict[str, Any] | None) -> list[TokenLogprob]:
+    """A chat chunk's ``logprobs.content`` as Responses token logprobs (empty when the engine sent none)."""
+    content = (logprobs or {}).get("content") or []
+    out = []
+    for entry in content:
+        try:
+            out.append(TokenLogprob.model_validate({**entry, "top_logprobs": entry.get("top_logprobs") or []}))
+        except (ValueError, TypeError, AttributeError):  # an engine's odd entry costs its logprob, not the response
+            continue
+    return out
 
 
 def _response_format(req: CreateResponseRequest) -> dict[str, Any] | None:

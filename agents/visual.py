@@ -35,9 +35,10 @@ RAG_INSTRUCTIONS = (
     "as a guide. Cite every source you use as [n] right after the statement it supports. If the sources do not "
     "contain the answer, say so instead of guessing."
 )
+NOT_ON_PAGE = "not on this page"
 PER_PAGE_INSTRUCTIONS = (
     "Answer the question from this one page only (its image is attached). If the page does not contain the "
-    "answer, reply exactly: not on this page."
+    f"answer, reply exactly: {NOT_ON_PAGE}."
 )
 MERGE_INSTRUCTIONS = (
     "Partial answers were read from individual document pages, each numbered [n]. Combine them into one answer "
@@ -140,11 +141,20 @@ def plan_calls(
 
 
 def merge_call(question: str, history: list[ChatMessage], partials: list[tuple[Source, str]]) -> ModelCall:
-    """per_page's last call: the partial answers, text only (it cites the pages that were asked)."""
+    """per_page's last call: the partial answers, text only.
+
+    Only pages that gave an answer can be cited: a page that answered "not on this page"
+    (or nothing) is listed for the model but never becomes a citation.
+    """
     lines = [f"[{s.number}] {s.label}: {answer.strip() or '(no answer)'}" for s, answer in partials]
     text = f"{MERGE_INSTRUCTIONS}\n\nPartial answers:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
-    asked = [s for s, _ in partials]
-    return ModelCall(history + [_user_message(text, None)], asked, image_sources=asked)
+    answered = [s for s, answer in partials if _answered(answer)]
+    return ModelCall(history + [_user_message(text, None)], answered, image_sources=answered)
+
+
+def _answered(answer: str) -> bool:
+    words = answer.strip().strip(".!").lower()
+    return bool(words) and words != NOT_ON_PAGE
 
 
 def _fit(image: Image.Image, max_side: int) -> Image.Image:

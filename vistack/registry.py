@@ -111,7 +111,7 @@ BUILTIN_SPECS: list[ProviderSpec] = [
     ProviderSpec(
         api=Api.responses,
         provider_type="inline::builtin",
-        module="vistack.agents.provider",
+        module="vistack.agents.responses",
         provider_class="ResponsesProvider",
         config_class="ResponsesConfig",
         pip_packages=("mcp",),

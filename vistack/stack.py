@@ -28,7 +28,7 @@ from vistack.storage import MetadataStore
 
 if TYPE_CHECKING:  # services import their heavy modules only when a distribution uses them
     from vistack.agents.conversations import ConversationsService
-    from vistack.agents.provider import ResponsesProvider
+    from vistack.agents.responses import ResponsesProvider
     from vistack.rag.vector_stores import VectorStoreService
 
 log = logging.getLogger(__name__)

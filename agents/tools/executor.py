@@ -6,7 +6,9 @@ A request's ``tools`` mix three kinds the loop treats differently:
 ``web_search`` is offered only so a model that calls it learns it is not
 available (the server has no internet access). MCP tools are listed at the
 start of the response (an ``mcp_list_tools`` item per server) and shown to
-the model under their own names, filtered by ``allowed_tools``.
+the model under their own names, filtered by ``allowed_tools``. A server
+that refuses the request's credentials fails the response with 401 (as
+Llama Stack does); one that cannot be reached, with 503.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vistack.api import BadRequestError, ServiceUnavailableError
+from vistack.api import AuthenticationError, BadRequestError, ServiceUnavailableError
 from vistack.api.response_events import ResponseEvent
 from vistack.api.responses import (
     AllowedToolsFilter,
@@ -120,6 +122,8 @@ class ToolSet:
             except McpError as e:
                 yield events.progress("mcp_list_tools.failed", index, item.id)
                 yield events.item_done(index, item.model_copy(update={"error": str(e)}))
+                if e.kind == "auth":  # the client's `authorization` for that server was refused (Llama Stack: 401)
+                    raise AuthenticationError(str(e), code="mcp_authentication_failed", param="tools") from e
                 raise ServiceUnavailableError(str(e), code="mcp_server_unavailable") from e
             allowed = [i for i in infos if _allowed(server, i.name)]
             for info in allowed:

@@ -236,7 +236,7 @@ def test_mcp_with_token_and_unreachable_server(client, replay):
         with pytest.raises(openai.APIStatusError) as denied:
             client.responses.create(model=MODEL, input="2+3", tools=[
                 {"type": "mcp", "server_label": "calc", "server_url": url}])
-        assert denied.value.status_code == 503 and "credentials" in str(denied.value)
+        assert denied.value.status_code == 401 and "credentials" in str(denied.value)  # Llama Stack: 401
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as down:
         client.responses.create(model=MODEL, input="x", tools=[
@@ -298,6 +298,18 @@ def test_per_page_asks_each_page_then_merges(client, replay, store):
     assert r.usage.output_tokens == 1 + 4 + 4 + 5
 
 
+def test_per_page_shares_max_output_tokens_and_cites_only_pages_that_answered(client, replay, store):
+    long = " ".join(["word"] * 100)
+    replay.say("not on this page", long, "not on this page", "EMEA revenue was 318.")
+    r = _ask(client, store, "per_page", pages=3, max_output_tokens=40)
+    calls = replay.calls()
+    assert [c["max_tokens"] for c in calls[:3]] == [10, 10, 10] and len(calls) == 4
+    assert r.output_text == "EMEA revenue was 318." and r.status == "completed"
+    [citation] = r.output[1].content[0].annotations  # no [n] markers: the one page that answered
+    second_page = calls[1]["last_message"].split("Page [", 1)[1].split("]", 1)[0]
+    assert citation.model_dump()["source"] == int(second_page)
+
+
 def test_text_strategy_and_text_only_models(client, replay, store):
     replay.say("318 [2]")
     r = _ask(client, store, "text")
@@ -308,8 +320,9 @@ def test_text_strategy_and_text_only_models(client, replay, store):
 
 
 def test_the_users_own_image_wins_over_page_images(client, replay, store):
-    from vistack.images import image_to_data_url
     from PIL import Image
+
+    from vistack.images import image_to_data_url
 
     replay.say("A chart.")
     image = image_to_data_url(Image.new("RGB", (300, 200), "white"))
@@ -330,3 +343,33 @@ def test_model_initiated_file_search(client, replay, store):
     first, second = replay.calls()
     assert "file_search" in first["tools"] and first["images"] == 0
     assert second["images"] == 1 and second["tools"] == []
+
+
+# ----- Llama Stack semantics the conformance tests rely on -----------------------------------------------------
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call(client, replay):
+    tools = [WEATHER_TOOL]
+    replay.say('[get_weather(city="Paris"), get_weather(city="Oslo")]')
+    both = client.responses.create(model=MODEL, input="Paris and Oslo?", tools=tools)
+    assert [json.loads(i.arguments)["city"] for i in both.output] == ["Paris", "Oslo"]
+    replay.say('[get_weather(city="Rome"), get_weather(city="Oslo")]')  # a new script: lines are used once
+    one = client.responses.create(model=MODEL, input="Rome and Oslo?", tools=tools, parallel_tool_calls=False)
+    assert [i.type for i in one.output] == ["function_call"] and one.parallel_tool_calls is False
+    assert json.loads(one.output[0].arguments) == {"city": "Rome"}
+
+
+def test_web_search_call_uses_up_max_infer_iters(client, replay):
+    """No internet: the call fails, and with max_infer_iters=1 the loop stops there (Llama Stack's reason)."""
+    replay.say('<|python_tag|>{"name": "web_search", "parameters": {"query": "news"}}', "unused")
+    r = client.responses.create(model=MODEL, input="News?", tools=[{"type": "web_search"}],
+                                extra_body={"max_infer_iters": 1})
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_iterations_exceeded"
+    assert [(i.type, i.status) for i in r.output] == [("web_search_call", "failed")]
+    assert len(replay.calls()) == 1
+
+
+def test_requested_logprobs_are_a_list(client, replay):
+    replay.say("Plain answer.")
+    r = client.responses.create(model=MODEL, input="Hi", include=["message.output_text.logprobs"], top_logprobs=2)
+    assert r.output[0].content[0].logprobs == [] and r.top_logprobs == 2  # the replay engine sends none

@@ -367,3 +367,29 @@ def test_store_false_is_not_retrievable(client):
     assert r.store is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(r.id)
+
+
+def test_llama_stack_validation_wording(client):
+    """Llama Stack's tests match these words: pydantic's for max_tool_calls, "not found" for a stored prompt."""
+    with pytest.raises(openai.BadRequestError, match="Input should be greater than or equal to 1"):
+        client.responses.create(model="tiny-mllama", input="x", max_tool_calls=0, tools=[{"type": "web_search"}])
+    with pytest.raises(openai.BadRequestError, match="Prompt 'pmpt_missing' not found"):
+        client.responses.create(model="tiny-mllama", input="x", extra_body={"prompt": {"id": "pmpt_missing"}})
+
+
+# ----- logprobs -------------------------------------------------------------------------------------------------
+
+
+def test_output_text_logprobs_are_a_list_and_asking_reaches_the_engine(client, http):
+    r = client.responses.create(model="tiny-mllama", input="Hi", max_output_tokens=16)
+    assert r.output[0].content[0].logprobs == []  # Llama Stack: [] when not asked for, never null
+    events = sse_events(http, {"model": "tiny-mllama", "input": "Hi", "max_output_tokens": 16})
+    assert_well_formed(events)
+    for e in events:
+        if e["type"] in ("response.output_text.delta", "response.output_text.done"):
+            assert e["logprobs"] == []
+        elif e["type"] == "response.content_part.done":
+            assert e["part"]["logprobs"] == []
+    # inline::transformers computes no logprobs: asking for them is the engine's clear 400, not a silent []
+    with pytest.raises(openai.BadRequestError, match="logprobs"):
+        client.responses.create(model="tiny-mllama", input="Hi", include=["message.output_text.logprobs"])

@@ -128,10 +128,13 @@ class TokenLogprob(_Open):
 
 
 class OutputText(_Open):
+    """``logprobs`` is always a list (empty unless asked for with ``include`` or ``top_logprobs``), as Llama Stack
+    returns it."""
+
     type: Literal["output_text"] = "output_text"
     text: str
     annotations: list[Annotation] = Field(default_factory=list)
-    logprobs: list[TokenLogprob] | None = None
+    logprobs: list[TokenLogprob] | None = Field(default_factory=list)
 
 
 class Refusal(_Open):
@@ -452,7 +455,7 @@ class CreateResponseRequest(_Open):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     max_output_tokens: int | None = Field(default=None, ge=16)
-    max_tool_calls: int | None = None
+    max_tool_calls: int | None = Field(default=None, ge=1)
     max_infer_iters: int | None = Field(default=10, ge=1)
     truncation: Literal["auto", "disabled"] | None = None
     text: TextConfig | None = None

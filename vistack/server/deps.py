@@ -18,7 +18,7 @@ from vistack.stack import Stack
 
 if TYPE_CHECKING:  # heavy modules load only when a distribution enables them
     from vistack.agents.conversations import ConversationsService
-    from vistack.agents.provider import ResponsesProvider
+    from vistack.agents.responses import ResponsesProvider
     from vistack.rag.vector_stores import VectorStoreService
 
 

@@ -21,7 +21,7 @@ from vistack.api.responses import (
 from vistack.server.deps import get_responses
 
 if TYPE_CHECKING:
-    from vistack.agents.provider import ResponsesProvider
+    from vistack.agents.responses import ResponsesProvider
 
 log = logging.getLogger(__name__)
 

@@ -143,16 +143,15 @@ class ResponsesProvider(Provider):
                                             "previous_response_id and conversation are both provided",
                                             "Provide only one of these parameters.")
             check_conversation_id(req.conversation, param="conversation")
-        if req.max_tool_calls is not None and req.max_tool_calls < 1:
-            raise InvalidParameterError("max_tool_calls", req.max_tool_calls, "Must be >= 1.")
         if req.guardrails and self.safety is None:
             raise ServiceNotEnabledError(
                 "Safety API",
                 "Ensure the Safety API is enabled in your stack, otherwise remove the 'guardrails' parameter from "
                 "your request.")
         if req.prompt is not None:
-            raise BadRequestError("stored prompt templates ('prompt') are not available on this server; send the "
-                                  "text as 'instructions' or input", param="prompt")
+            raise BadRequestError(f"Prompt '{req.prompt.id}' not found: stored prompt templates ('prompt') are not "
+                                  "available on this server (it has no Prompts API); send the text as 'instructions' "
+                                  "or input", param="prompt")
         if any(str(i) == "reasoning.encrypted_content" for i in req.include or []):
             raise BadRequestError("reasoning.encrypted_content is not supported", param="include")
 
