@@ -20,6 +20,7 @@ a malformed call never becomes a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -227,10 +228,11 @@ class AgentLoop:
     async def _call(self, messages: list[ChatMessage], result: _CallResult, writer: MessageWriter | None,
                     tools: list[dict] | None = None, choice: Any = None,
                     cap: int | None = None) -> AsyncIterator[ResponseEvent]:
-        """Stream one chat completion into ``writer`` (text deltas), collecting tool calls and usage.
+        """One chat completion into ``writer`` (text deltas), collecting tool calls and usage.
 
-        ``cap`` bounds this call below what is left of ``max_output_tokens`` (per-page answers
-        must leave room for the merge).
+        The model streams only when the client does: a non-streaming response needs no
+        token-level events, and a whole completion costs less. ``cap`` bounds this call below
+        what is left of ``max_output_tokens`` (per-page answers must leave room for the merge).
         """
         budget = self._budget()
         if cap is not None:
@@ -238,6 +240,7 @@ class AgentLoop:
         if budget is not None and budget < 1:
             result.finish_reason = "length"
             return
+        streaming = bool(self.req.stream)
         request = ChatCompletionRequest(
             model=self.turn.model,
             messages=keep_newest_images(messages, self.config.max_images_per_call),
@@ -253,14 +256,41 @@ class AgentLoop:
             logprobs=True if self._wants_logprobs() else None,
             top_logprobs=self.req.top_logprobs or None,
             user=self.req.safety_identifier or self.req.user,
-            stream=True,
-            stream_options={"include_usage": True},
+            stream=streaming,
+            stream_options={"include_usage": True} if streaming else None,
         )
-        stream = await self.inference.chat_completion(request, purpose="the Responses API")
         names = {t["function"]["name"] for t in tools or []}
+        if streaming:
+            async for e in self._streamed(request, result, writer, names):
+                yield e
+        else:
+            for e in await self._whole(request, result, writer, names):
+                yield e
+
+    async def _whole(self, request: ChatCompletionRequest, result: _CallResult, writer: MessageWriter | None,
+                     names: set[str]) -> list[ResponseEvent]:
+        completion = await self.inference.chat_completion(request, purpose="the Responses API")
+        if completion.usage is not None:  # type: ignore[union-attr]
+            self._add_usage(completion.usage)  # type: ignore[union-attr]
+        choice_ = completion.choices[0]  # type: ignore[union-attr]
+        result.finish_reason = choice_.finish_reason
+        text = choice_.message.content or ""
+        calls = list(choice_.message.tool_calls or [])
+        if not calls and names and could_be_tool_call(text):  # an engine that left the call in the text
+            calls = parse_tool_calls(text, names) or []
+        result.tool_calls = calls
+        if calls:
+            return []
+        result.text = text
+        return writer.delta(text, token_logprobs(choice_.logprobs)) if writer is not None else []
+
+    async def _streamed(self, request: ChatCompletionRequest, result: _CallResult, writer: MessageWriter | None,
+                        names: set[str]) -> AsyncIterator[ResponseEvent]:
+        """Text deltas as they come; text that may still become a tool call is held back."""
+        stream = await self.inference.chat_completion(request, purpose="the Responses API")
         held = ""
         held_logprobs: list[TokenLogprob] = []
-        holding = bool(tools)
+        holding = bool(names)
         partial_calls: dict[int, dict[str, str]] = {}
         try:
             async for chunk in stream:  # type: ignore[union-attr]
@@ -345,7 +375,7 @@ class AgentLoop:
         if kind == "file_search":
             try:
                 query = str(arguments_of(call.function.arguments).get("query") or self.question)
-            except ValueError:
+            except (ValueError, TypeError):
                 query = self.question
             async for e in self._search(query):
                 yield e
@@ -388,7 +418,7 @@ class AgentLoop:
         try:
             result = await self.tools.sessions.call_tool(binding.ref, name, arguments_of(arguments))
             output, error = (None, result.output) if result.is_error else (result.output, None)
-        except ValueError as e:  # the model's arguments were not a JSON object
+        except (ValueError, TypeError) as e:  # the model's arguments were not a JSON object
             output, error = None, str(e)
         except Exception as e:  # noqa: BLE001 - an MCP failure is reported to the model and the client, not raised
             output, error = None, str(e)
@@ -461,9 +491,9 @@ class AgentLoop:
         history = list(self.turn.messages)
         if question_message is not None:
             history.remove(question_message)
-        calls = plan_calls(strategy, self.question, history, sources, images, pages=self.turn.pages,
-                           chars_per_source=self.config.context_chars_per_source,
-                           max_side=self.config.stitch_max_side)
+        calls = await asyncio.to_thread(
+            plan_calls, strategy, self.question, history, sources, images, pages=self.turn.pages,
+            chars_per_source=self.config.context_chars_per_source, max_side=self.config.stitch_max_side)
         if question_message is not None and strategy == "text" and isinstance(question_message.content, list):
             extra = [p for p in question_message.content if isinstance(p, ImageContentPart)]
             last = calls[-1].messages[-1]

@@ -3,7 +3,8 @@
 Llama 3.2 Vision attends to one image per request, so showing the model
 several retrieved pages needs a strategy:
 
-- ``top1``: the best page's image, with the retrieved text of every source;
+- ``top1``: the best page's image (as stored: the model's processor fits it to its
+  tiles), with the retrieved text of every source;
 - ``stitch``: the top ``pages`` pages composed into one image within the
   1120x1120 tile budget, each labelled ``[n] filename p.N`` so the model can
   cite what it reads;
@@ -18,6 +19,8 @@ module never talks to a model.
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
@@ -25,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vistack.api.inference import ChatMessage, ImageContentPart, ImageURL, TextContentPart
 from vistack.api.protocols import FilesProvider
 from vistack.context import current_principal
-from vistack.images import decode_image_bytes, image_to_data_url, stitch_images
+from vistack.images import decode_image_bytes, stitch_images
 
 from .tools.file_search import Source
 
@@ -66,15 +69,53 @@ def sources_text(sources: list[Source], chars_per_source: int) -> str:
     return "\n\n".join(blocks)
 
 
-async def load_page_images(files: FilesProvider | None, sources: list[Source]) -> dict[int, Image.Image]:
+@dataclass(frozen=True)
+class PageImage:
+    """A stored page image: its encoded bytes, passed through to the model as they are.
+
+    Decoding (and re-encoding) a page costs tens of milliseconds; only ``stitch`` needs
+    pixels. Single pages go to the model unchanged: its processor fits them to its tiles.
+    """
+
+    data: bytes
+    mime: str
+    size: tuple[int, int]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PageImage:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            size = header.size
+            mime = Image.MIME.get(header.format or "", "")
+        if mime not in PASS_THROUGH:  # anything else is normalised to PNG once
+            image = decode_image_bytes(data)
+            return cls.from_image(image)
+        return cls(data=data, mime=mime, size=size)
+
+    @classmethod
+    def from_image(cls, image: Image.Image) -> PageImage:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        return cls(data=buf.getvalue(), mime="image/png", size=image.size)
+
+    def decoded(self) -> Image.Image:
+        return decode_image_bytes(self.data)
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+PASS_THROUGH = ("image/png", "image/jpeg")
+
+
+async def load_page_images(files: FilesProvider | None, sources: list[Source]) -> dict[int, PageImage]:
     """Page images by source number; sources without one (text files) are skipped."""
-    images: dict[int, Image.Image] = {}
+    images: dict[int, PageImage] = {}
     if files is None:
         return images
     for s in sources:
         if s.page_image_file_id and s.number not in images:
             data = await files.read_bytes(s.page_image_file_id, current_principal())
-            images[s.number] = decode_image_bytes(data)
+            images[s.number] = PageImage.from_bytes(data)
     return images
 
 
@@ -90,10 +131,10 @@ def labelled(image: Image.Image, label: str) -> Image.Image:
     return out
 
 
-def _user_message(text: str, image: Image.Image | None) -> ChatMessage:
+def _user_message(text: str, image: PageImage | None) -> ChatMessage:
     parts: list = []
     if image is not None:
-        parts.append(ImageContentPart(image_url=ImageURL(url=image_to_data_url(image))))
+        parts.append(ImageContentPart(image_url=ImageURL(url=image.data_url())))
     parts.append(TextContentPart(text=text))
     return ChatMessage(role="user", content=parts)
 
@@ -103,7 +144,7 @@ def plan_calls(
     question: str,
     history: list[ChatMessage],
     sources: list[Source],
-    images: dict[int, Image.Image],
+    images: dict[int, PageImage],
     *,
     pages: int,
     chars_per_source: int,
@@ -113,7 +154,8 @@ def plan_calls(
 
     ``history`` is the conversation before the question (the question itself is
     rebuilt here with the sources). Sources without a page image contribute text only;
-    with no page images at all every strategy degrades to ``text``.
+    with no page images at all every strategy degrades to ``text``. CPU-bound for
+    ``stitch`` (decode, compose, encode): call it off the event loop.
     """
     with_images = [s for s in sources if s.number in images]
     if not with_images:
@@ -123,16 +165,17 @@ def plan_calls(
     if strategy == "text":
         return [ModelCall(history + [_user_message(prompt, None)], sources)]
     if strategy == "top1":
-        image = _fit(images[with_images[0].number], max_side)
+        image = images[with_images[0].number]
         return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size], with_images[:1])]
     chosen = with_images[:pages]
     if strategy == "stitch":
-        image = stitch_images([labelled(images[s.number], f"[{s.number}] {s.label}") for s in chosen], max_side)
+        pages_ = [labelled(images[s.number].decoded(), f"[{s.number}] {s.label}") for s in chosen]
+        image = PageImage.from_image(stitch_images(pages_, max_side))
         return [ModelCall(history + [_user_message(prompt, image)], sources, [image.size], chosen)]
     if strategy == "per_page":
         calls = []
         for s in chosen:
-            image = _fit(images[s.number], max_side)
+            image = images[s.number]
             text = f"{PER_PAGE_INSTRUCTIONS}\n\nPage [{s.number}] {s.label} (its text, as a guide):\n" \
                    f"{chr(10).join(s.texts)[:chars_per_source]}\n\nQuestion: {question}"
             calls.append(ModelCall([_user_message(text, image)], [s], [image.size], [s], partial_for=s))
@@ -156,10 +199,3 @@ def _answered(answer: str) -> bool:
     words = answer.strip().strip(".!").lower()
     return bool(words) and words != NOT_ON_PAGE
 
-
-def _fit(image: Image.Image, max_side: int) -> Image.Image:
-    if max(image.size) <= max_side:
-        return image
-    out = image.copy()
-    out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return out

@@ -29,9 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vistack.agents.tools.file_search import group_by_page
-from vistack.agents.visual import plan_calls
+from vistack.agents.visual import PageImage, plan_calls
 from vistack.api.responses import FileSearchResult
-from vistack.images import decode_image_bytes
 from vistack.testing import build_tiny_mllama
 from vistack.testing import documents as docs
 from vistack.testing.server import ServerProcess, tiny_distribution
@@ -84,7 +83,7 @@ def direct_once(client: httpx.Client, store_id: str, question: str, args: argpar
                for h in hits]
     sources = group_by_page(results)
     wanted = sources[:1] if args.strategy == "top1" else sources[: args.pages]
-    images = {s.number: decode_image_bytes(client.get(f"/v1/files/{s.page_image_file_id}/content").content)
+    images = {s.number: PageImage.from_bytes(client.get(f"/v1/files/{s.page_image_file_id}/content").content)
               for s in wanted if s.page_image_file_id}
     [call] = plan_calls(args.strategy, question, [], sources, images, pages=args.pages, chars_per_source=2000,
                         max_side=1120)

@@ -245,5 +245,5 @@ def arguments_of(raw: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise ValueError(f"arguments are not valid JSON: {e}") from None
     if not isinstance(value, dict):
-        raise ValueError("arguments must be a JSON object")
+        raise TypeError("arguments must be a JSON object")
     return value

@@ -10,7 +10,7 @@ from vistack.agents.citations import cite
 from vistack.agents.events import ResponseEvents
 from vistack.agents.items import IMAGE_PLACEHOLDER, items_to_messages, keep_newest_images
 from vistack.agents.tools.file_search import Source, group_by_page
-from vistack.agents.visual import labelled, plan_calls
+from vistack.agents.visual import PageImage, labelled, plan_calls
 from vistack.api.inference import ChatMessage, ImageContentPart, ImageURL, TextContentPart
 from vistack.api.responses import (
     FileSearchCallItem,
@@ -32,8 +32,8 @@ def source(n: int, page: int | None = None, image: bool = True) -> Source:
                   vector_store_id="vs_1", texts=[f"text of source {n}"])
 
 
-def page_images(size=(850, 1100)) -> dict[int, Image.Image]:
-    return {n: Image.new("RGB", size, color) for n, color in COLORS.items()}
+def page_images(size=(850, 1100)) -> dict[int, PageImage]:
+    return {n: PageImage.from_image(Image.new("RGB", size, color)) for n, color in COLORS.items()}
 
 
 def colors(image: Image.Image) -> set[tuple[int, int, int]]:
@@ -75,7 +75,8 @@ def test_top1_per_page_and_text_plans():
     images = {n: im for n, im in page_images((2400, 3000)).items() if n != 1}
     [top1] = plan_calls("top1", "q?", [], sources, images, pages=3, chars_per_source=500, max_side=1120)
     assert [s.number for s in top1.image_sources] == [2]  # the best page that has an image
-    assert max(the_image(top1).size) == 1120  # shrunk to the tile budget, aspect kept
+    [part] = [p for p in top1.messages[-1].content if isinstance(p, ImageContentPart)]
+    assert part.image_url.url == images[2].data_url() and top1.image_sizes == [(2400, 3000)]  # passed through
     assert "[1] doc1.pdf, page 1" in top1.messages[-1].text()  # its text is still shown
     per_page = plan_calls("per_page", "q?", [], sources, images, pages=2, chars_per_source=500, max_side=1120)
     assert [c.partial_for.number for c in per_page] == [2, 3]
@@ -86,6 +87,17 @@ def test_top1_per_page_and_text_plans():
     assert "[3] doc3.pdf, page 3\ntext " in text.messages[-1].text()  # cut to chars_per_source
     [no_images] = plan_calls("stitch", "q?", [], sources, {}, pages=2, chars_per_source=500, max_side=1120)
     assert no_images.image_sizes == []
+
+
+def test_page_images_pass_through_png_and_jpeg_and_normalise_the_rest():
+    import io
+
+    for fmt, mime in (("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/png")):
+        buf = io.BytesIO()
+        Image.new("RGB", (30, 20), "red").save(buf, format=fmt)
+        page = PageImage.from_bytes(buf.getvalue())
+        assert page.mime == mime and page.size == (30, 20)
+        assert (page.data == buf.getvalue()) == (fmt != "WEBP")
 
 
 def test_labelled_page_has_a_banner():
