@@ -166,7 +166,4 @@ def _shown(item: Any, include: list[str] | None) -> Any:
 
 
 def _item_list(items: list[Any], has_more: bool) -> ConversationItemList:
-    return ConversationItemList(
-        data=items, first_id=items[0].id if items else None, last_id=items[-1].id if items else None,
-        has_more=has_more,
-    )
+    return ConversationItemList.page(items, has_more)  # type: ignore[return-value]

@@ -273,16 +273,14 @@ class ResponsesProvider(Provider):
             records = [r for r in records if r.response.model == model]
         page, has_more = paginate(records, ident=lambda r: r.response.id, limit=limit, order=order, after=after)
         data = [ResponseWithInput(**r.response.model_dump(), input=r.input) for r in page]
-        return ResponseList(data=data, has_more=has_more, first_id=data[0].id if data else None,
-                            last_id=data[-1].id if data else None)
+        return ResponseList.page(data, has_more)  # type: ignore[return-value]
 
     async def input_items(self, response_id: str, *, after: str | None, before: str | None, limit: int,
                           order: Order) -> InputItemList:
         record: StoredResponse = await self._store.get(response_id)
         page, has_more = paginate(record.input, ident=lambda i: i.id, limit=limit, order=order, after=after,
                                   before=before)
-        return InputItemList(data=page, has_more=has_more, first_id=page[0].id if page else None,
-                             last_id=page[-1].id if page else None)
+        return InputItemList.page(page, has_more)  # type: ignore[return-value]
 
 
 class _Outcome:

@@ -26,3 +26,20 @@ def server(tiny_mllama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
     with ServerProcess(tiny_distribution(tiny_mllama_dir), tmp_path_factory.mktemp("server")) as proc:
         yield proc
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """The official openai SDK against the module's ``server`` (no retries: errors surface at once)."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="none", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    """Raw HTTP against the module's ``server``."""
+    import httpx
+
+    with httpx.Client(base_url=server.base_url, timeout=120) as c:
+        yield c

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from .datatypes import ObjectList
 from .responses import Item, default_item_type
 
 CONVERSATION_ID_PATTERN = re.compile(r"^conv_[0-9a-f]{48}$")
@@ -56,12 +57,8 @@ class ConversationDeleted(BaseModel):
     deleted: bool = True
 
 
-class ConversationItemList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[Item]
-    first_id: str | None = None
-    last_id: str | None = None
-    has_more: bool = False
+class ConversationItemList(ObjectList[Item]):
+    """Items of a conversation (a page of them)."""
 
 
 class ConversationItemDeleted(BaseModel):

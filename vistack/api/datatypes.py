@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+
+T = TypeVar("T")
 
 
 class Api(StrEnum):
@@ -57,3 +59,18 @@ class ProviderInfo(BaseModel):
 
 class ListProvidersResponse(BaseModel):
     data: list[ProviderInfo] = Field(default_factory=list)
+
+
+class ObjectList(BaseModel, Generic[T]):
+    """OpenAI's cursor page: ``data`` plus the ids a client pages on."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+    @classmethod
+    def page(cls, data: list[T], has_more: bool = False) -> ObjectList[T]:
+        ids = [getattr(x, "id", None) for x in data]
+        return cls(data=data, first_id=ids[0] if ids else None, last_id=ids[-1] if ids else None, has_more=has_more)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .datatypes import ObjectList
 from .vector_stores import RankingOptions
 
 RESPONSE_ID_PREFIX = "resp_"
@@ -566,20 +567,12 @@ class ResponseWithInput(ResponseObject):
     input: list[Item] = Field(default_factory=list)
 
 
-class ResponseList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ResponseWithInput]
-    first_id: str | None = None
-    last_id: str | None = None
-    has_more: bool = False
+class ResponseList(ObjectList[ResponseWithInput]):
+    """``GET /v1/responses``."""
 
 
-class InputItemList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[Item]
-    first_id: str | None = None
-    last_id: str | None = None
-    has_more: bool = False
+class InputItemList(ObjectList[Item]):
+    """``GET /v1/responses/{id}/input_items``."""
 
 
 class ResponseDeleted(BaseModel):
