@@ -204,6 +204,10 @@ class Ingestor:
             await flush()
             # persist the BM25 index now, so the first search after a big ingest does not pay for it
             await index.flush()
+        except BaseException:
+            # page images are recorded on the file only when it completes: a run that stops early deletes its own
+            await self.delete_page_images(rec.model_copy(update={"page_image_file_ids": result.page_image_file_ids}))
+            raise
         finally:
             stop.set()
             while producer.is_alive():  # it ends after the page it is on

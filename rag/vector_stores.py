@@ -462,15 +462,21 @@ class VectorStoreService:
         batch = await self._batch(store_id, batch_id, owner)
         batch.cancelled = True
         await self.records.put_batch(batch, owner)
+        store = await self._store(store_id, owner)
+        running = []
         for file_id in batch.file_ids:
             rec = await self.records.get_file(store_id, file_id)
             if rec is not None and rec.object.status == "in_progress":
-                self._cancel(store_id, file_id)
-                async with self._lock_for(store_id, file_id):
-                    store = await self._store(store_id, owner)
-                    await self.ingestor.cleanup(store, rec)
-                    rec.object.status = "cancelled"
-                    await self.records.put_file(rec, owner)
+                self._cancel(store_id, file_id)  # flag them all first, so none runs on while another stops
+                running.append(file_id)
+        for file_id in running:
+            async with self._lock_for(store_id, file_id):  # held by the worker until it has stopped
+                rec = await self.records.get_file(store_id, file_id)  # re-read: it may have completed meanwhile
+                if rec is None or rec.object.status != "in_progress":
+                    continue
+                await self.ingestor.cleanup(store, rec)
+                rec.object.status = "cancelled"
+                await self.records.put_file(rec, owner)
         return await self.get_batch(store_id, batch_id, owner)
 
     # ----- search -------------------------------------------------------------------------------

@@ -178,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("VISTACK_LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("VISTACK_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # one INFO line per HTTP request (every progress poll) would bury the output
+        for name in ("httpx", "httpcore", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as e:

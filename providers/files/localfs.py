@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 KIND = "file"
 """The MetadataStore kind of file records."""
 
+UNLISTED_PURPOSES = frozenset({FilePurpose.vision.value})
+"""Purposes a listing without ``purpose`` leaves out: ``vision`` files are the page images ingestion
+renders (hundreds per store). ``GET /v1/files?purpose=vision`` lists them; their ids resolve as usual."""
+
 FILE_ID_RE = re.compile(r"^file-[0-9a-f]{1,64}$")
 READ_CHUNK_BYTES = 1024 * 1024
 MAX_FILENAME_BYTES = 255
@@ -348,6 +352,10 @@ class LocalFSFilesProvider(FilesProvider):
         limit: int = 10000,
         after: str | None = None,
     ) -> ListFilesResponse:
+        """One page of the owner's live files; without ``purpose``, files of UNLISTED_PURPOSES are left out.
+
+        ``after`` is any file id of the owner's (a left-out one too): the page starts after it in ``order``.
+        """
         if order not in ("asc", "desc"):
             raise BadRequestError(f"order must be 'asc' or 'desc' (got {order!r})", param="order")
         if limit < 1:
@@ -374,6 +382,8 @@ class LocalFSFilesProvider(FilesProvider):
         if purpose is not None:
             purpose_value = FilePurpose(purpose).value
             live = [r for r in live if r.data.get("file", {}).get("purpose") == purpose_value]
+        else:  # page images rendered by ingestion would bury the user's own uploads: listed only when asked for
+            live = [r for r in live if r.data.get("file", {}).get("purpose") not in UNLISTED_PURPOSES]
         if order == "desc":
             live.reverse()
             if cursor is not None:
@@ -462,6 +472,7 @@ def _human(n: int) -> str:
 
 __all__ = [
     "KIND",
+    "UNLISTED_PURPOSES",
     "LocalFSFilesConfig",
     "LocalFSFilesProvider",
     "file_not_found",

@@ -15,11 +15,14 @@ from vistack.testing.server import ServerProcess, tiny_distribution
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args: str, cwd, env_home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "250", "VISTACK_HOME": str(env_home), "HF_HUB_OFFLINE": "1",
-           "VISTACK_LOG_LEVEL": "WARNING"}
-    return subprocess.run([sys.executable, "-m", "vistack", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
+def run_cli(*args: str, cwd, env_home, log_level: str | None = "WARNING") -> subprocess.CompletedProcess:
+    """The CLI in a subprocess; ``log_level=None`` leaves VISTACK_LOG_LEVEL unset (the CLI's default, INFO)."""
+    env = {**os.environ, "COLUMNS": "250", "VISTACK_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
+    env.pop("VISTACK_LOG_LEVEL", None)
+    if log_level is not None:
+        env["VISTACK_LOG_LEVEL"] = log_level
+    return subprocess.run([sys.executable, "-m", "vistack", *args], check=False, capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +57,12 @@ def test_ingest_and_search_in_process(folder, tiny_mllama_dir, tmp_path):
 def test_ingest_and_search_against_server(folder, tiny_mllama_dir, tmp_path):
     with ServerProcess(tiny_distribution(tiny_mllama_dir, documents=True), tmp_path / "srv") as server:
         report = folder / "reports" / docs.annual_report_pdf().filename
+        # at the default log level (INFO): the progress polls must not print one httpx line each
         r = run_cli("ingest", str(report), "--store", "reports", "--server", server.base_url,
-                    cwd=tmp_path, env_home=tmp_path / "home")
+                    cwd=tmp_path, env_home=tmp_path / "home", log_level=None)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "1 of 1 files ingested, 6 pages" in r.stdout
+        assert "HTTP Request:" not in r.stdout + r.stderr, r.stdout + r.stderr
         fact = docs.annual_report_pdf().fact("revenue")
         r = run_cli("search", fact.query, "--store", "reports", "--server", server.base_url, "-k", "2",
                     cwd=tmp_path, env_home=tmp_path / "home")

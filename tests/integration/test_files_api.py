@@ -184,6 +184,42 @@ def test_list_purpose_order_and_pagination(client, http):
         _error(http.get("/v1/files", params=bad), 400)
 
 
+def test_vision_files_are_listed_only_when_asked_for(client, http):
+    """Page images (purpose ``vision``, rendered by ingestion) would bury the user's uploads: the plain
+    listing leaves them out, ``purpose=vision`` lists them, their ids keep resolving, and pagination
+    (``after``/``limit``, both orders) works across them."""
+    png = b"\x89PNG\r\n\x1a\n" + _blob(64, seed=7)
+    users, images = [], []
+    for i in range(3):
+        users.append(client.files.create(file=(f"upload-{i}.txt", f"u{i}".encode()), purpose="user_data").id)
+        images.append(client.files.create(file=(f"report.page-{i + 1:04d}.png", png, "image/png"),
+                                          purpose="vision").id)
+
+    def ids(**params) -> tuple[list[str], bool]:
+        body = http.get("/v1/files", params=params).json()
+        return [f["id"] for f in body["data"]], body["has_more"]
+
+    everything, _ = ids()
+    assert set(users) <= set(everything)
+    assert not set(images) & set(everything)
+    assert ids(limit=2) == (users[:0:-1], True)  # newest first: upload-2, upload-1 (page images skipped)
+    assert ids(order="asc", after=users[0], limit=1) == ([users[1]], True)
+    assert ids(order="asc", after=users[1], limit=1) == ([users[2]], False)
+    assert ids(order="asc", after=images[0]) == (users[1:], False)  # a cursor may be a page image's id
+    assert [f.id for f in client.files.list(limit=1, order="asc", after=users[0])] == users[1:]  # SDK paging
+
+    assert ids(purpose="vision", order="asc", after=images[0], limit=1) == ([images[1]], True)
+    assert ids(purpose="vision", order="asc", after=images[1]) == ([images[2]], False)
+    assert ids(purpose="vision", limit=2) == (images[:0:-1], True)
+    for image_id in images:
+        meta = http.get(f"/v1/files/{image_id}").json()
+        assert meta["purpose"] == "vision" and meta["filename"].startswith("report.page-")
+        r = http.get(f"/v1/files/{image_id}/content")
+        assert r.status_code == 200 and r.content == png
+    for file_id in users + images:
+        client.files.delete(file_id)
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import io
-import time
 
 import pymupdf
 import pytest
@@ -24,12 +23,19 @@ from vistack.rag.readers import (
     UnsupportedDocumentError,
     detect_kind,
     extract_pages,
-    ocr_available,
     open_document,
 )
 from vistack.testing import documents as samples
 
-needs_ocr = pytest.mark.skipif(not ocr_available("eng"), reason="Tesseract language data (tesseract-ocr) not installed")
+try:
+    from ocr_required import require_ocr
+except ImportError:  # run from another rootdir: tests/ is where the helper lives
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ocr_required import require_ocr
+
 NO_OCR = ExtractOptions(ocr=False)
 
 
@@ -206,8 +212,8 @@ def test_scanned_page_without_ocr_is_image_only(report, report_pages) -> None:
     assert page.image_png is not None
 
 
-@needs_ocr
 def test_scanned_page_is_ocred(report) -> None:
+    require_ocr()  # a skip without Tesseract; a failure under VISTACK_REQUIRE_OCR=1
     pages = list(extract_pages(report.data, report.filename, ExtractOptions(render_images=False)))
     page = pages[report.scanned_page - 1]
     assert page.text_layer == "ocr" and page.ocr_used and not page.has_text_layer
@@ -226,8 +232,8 @@ def test_scan_with_a_stamp_keeps_its_native_text_without_ocr() -> None:
     assert page.text == scan.extra["stamp"]
 
 
-@needs_ocr
 def test_scan_with_a_stamp_is_ocred_too() -> None:
+    require_ocr()  # a skip without Tesseract; a failure under VISTACK_REQUIRE_OCR=1
     scan = samples.stamped_scan_pdf()
     (page,) = extract_pages(scan.data, scan.filename, ExtractOptions(render_images=False))
     assert page.has_text_layer and page.ocr_used and page.text_layer == "ocr"
@@ -238,8 +244,8 @@ def test_scan_with_a_stamp_is_ocred_too() -> None:
     assert "dividend" in ocr_text and "officescan" not in ocr_text  # the stamp is not repeated
 
 
-@needs_ocr
 def test_image_document_is_ocred() -> None:
+    require_ocr()  # a skip without Tesseract; a failure under VISTACK_REQUIRE_OCR=1
     slide = samples.slide_png()
     (page,) = extract_pages(slide.data, slide.filename)
     assert page.text_layer == "ocr"
@@ -278,10 +284,9 @@ def test_large_image_page_image_is_capped() -> None:
 
 def test_pixel_bomb_is_refused_from_the_header() -> None:
     bomb = samples.pixel_bomb_png()
-    start = time.perf_counter()
+    # refused from the header: decoding 10 gigapixels would exhaust memory long before this raised
     with pytest.raises(ImageTooLargeError, match=r"too large to process safely \(10,000,000,000 pixels\)") as info:
         next(extract_pages(bomb.data, bomb.filename))
-    assert time.perf_counter() - start < 1
     assert info.value.code == "invalid_file"
     with pytest.raises(ImageTooLargeError):
         open_document(bomb.data, bomb.filename)
@@ -448,12 +453,9 @@ def test_error_hierarchy_and_options_validation() -> None:
     assert Block("x", (0, 0, 1, 1)).kind == "text"
 
 
-def test_samples_are_deterministic_and_fast() -> None:
-    start = time.perf_counter()
+def test_samples_are_deterministic() -> None:
     first = samples.all_documents()
-    elapsed = time.perf_counter() - start
     second = samples.all_documents()
-    assert elapsed < 2
     for name, doc in first.items():
         if name != "encrypted":  # AES uses a random IV
             assert doc.data == second[name].data, name
@@ -472,10 +474,12 @@ def _borderless_table_pdf() -> bytes:
     return doc.tobytes()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pymupdf.layout") is None, reason="PyMuPDF's layout analyzer is not installed"
-)
 def test_layout_strategy_finds_borderless_tables() -> None:
+    # PyMuPDF 2.x ships its layout analyzer inside the pymupdf wheel (pymupdf-layout 2.x is an empty
+    # shim), so a fresh install has it: its absence is a broken install, not a reason to skip.
+    assert importlib.util.find_spec("pymupdf.layout") is not None, (
+        f"pymupdf {pymupdf.VersionBind} has no pymupdf.layout; install pymupdf>=2.0"
+    )
     data = _borderless_table_pdf()
     fast = ExtractOptions(ocr=False, render_images=False)
     (page,) = extract_pages(data, "borderless.pdf", fast)

@@ -6,7 +6,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,11 +29,9 @@ def test_tokenizer_round_trips_any_text_and_knows_llama3_tokens() -> None:
     assert tok.eos_token == "<|eot_id|>" and tok.pad_token == "<|finetune_right_pad_id|>"
 
 
-def test_build_is_fast_deterministic_and_consistent(tmp_path: Path) -> None:
-    a = tiny_model_dir("mllama")  # warm the imports through the shared build
-    start = time.perf_counter()
+def test_build_is_deterministic_and_consistent(tmp_path: Path) -> None:
+    a = tiny_model_dir("mllama")
     b = build_tiny_mllama(tmp_path / "b")
-    assert time.perf_counter() - start < 10
     assert _digest(a) == _digest(b)
 
     config = json.loads((b / "config.json").read_text())

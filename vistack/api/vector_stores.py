@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 DEFAULT_MAX_CHUNK_TOKENS = 800
 DEFAULT_CHUNK_OVERLAP_TOKENS = 400
 
-AttributeValue = str | float | bool
+AttributeValue = str | int | float | bool
+"""``int`` is listed so pydantic keeps integers: ``page: 9`` stays ``9`` (``str | float | bool`` made it ``9.0``)."""
 FileStatus = Literal["in_progress", "completed", "cancelled", "failed"]
 SearchMode = Literal["vector", "keyword", "hybrid"]
 

@@ -5,6 +5,7 @@ Every way loading can fail is a 503 that names what was tried, why it failed and
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -222,6 +223,12 @@ class ModelLoader:
         return torch.float16 if device == "mps" else torch.float32
 
     def _quantization(self, rid: str, device: str, dtype: Any) -> Any:
+        """The bitsandbytes config for ``quantization``; refused with the fix where it cannot work.
+
+        bitsandbytes quantizes on CUDA only, and transformers loads a quantized model through
+        accelerate: a CPU/MPS device or a missing package is a clear 503, never a stack trace
+        from deep inside ``from_pretrained``.
+        """
         q = self.config.quantization
         if device != "cuda":
             raise self.misconfigured(
@@ -229,12 +236,19 @@ class ModelLoader:
                 f"quantization: {q} needs a CUDA GPU (bitsandbytes), but the device is {device}; "
                 "set quantization: none",
             )
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError as e:
+        missing = []
+        for package in ("bitsandbytes", "accelerate"):
+            try:
+                importlib.import_module(package)
+            except ImportError:
+                missing.append(package)
+        if missing:
             raise self.misconfigured(
-                rid, f"quantization: {q} needs bitsandbytes, which is not installed; pip install bitsandbytes"
-            ) from e
+                rid,
+                f"quantization: {q} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                f"not installed; pip install {' '.join(missing)} (or pip install 'vistack[gpu]'), "
+                "or set quantization: none",
+            )
         from transformers import BitsAndBytesConfig
 
         if q == "8bit":

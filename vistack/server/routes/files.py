@@ -112,7 +112,11 @@ async def list_files(
     after: Annotated[str | None, Query(description="A file id: the page starts after it")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = MAX_LIST_LIMIT,
     order: Annotated[Literal["asc", "desc"], Query(description="By created_at")] = "desc",
-    purpose: Annotated[FilePurpose | None, Query()] = None,
+    purpose: Annotated[
+        FilePurpose | None,
+        Query(description="Only files of this purpose. Without it, page images rendered by ingestion "
+              "(purpose vision) are left out; ask with purpose=vision to list them."),
+    ] = None,
 ) -> ListFilesResponse:
     return await files_provider(request).list_files(
         owner=current_principal(), purpose=purpose, order=order, limit=limit, after=after
