@@ -11,7 +11,6 @@ placeholder, so a long chat with several images stays answerable.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from vistack.api.responses import (
     Refusal,
 )
 from vistack.context import current_principal
+from vistack.images import bytes_to_data_url
 
 FILE_SEARCH_TOOL = "file_search"
 IMAGE_PLACEHOLDER = "[an earlier image, not shown again]"
@@ -105,9 +105,8 @@ async def _image_url(part: InputImage, files: FilesProvider | None) -> str:
     if files is None:
         raise BadRequestError("input_image.file_id needs the Files API, which this distribution lacks", param="input")
     info = await files.get_file(part.file_id, current_principal())
-    data = await files.read_bytes(part.file_id, current_principal())
     mime = info.content_type if (info.content_type or "").startswith("image/") else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return bytes_to_data_url(await files.read_bytes(part.file_id, current_principal()), mime)
 
 
 async def _file_part(part: InputFile, files: FilesProvider | None) -> Any:
@@ -125,7 +124,7 @@ async def _file_part(part: InputFile, files: FilesProvider | None) -> Any:
     kind = info.content_type or ""
     if kind.startswith("image/"):
         data = await files.read_bytes(part.file_id, current_principal())
-        return ImageContentPart(image_url=ImageURL(url=f"data:{kind};base64,{base64.b64encode(data).decode()}"))
+        return ImageContentPart(image_url=ImageURL(url=bytes_to_data_url(data, kind)))
     if kind.startswith(_TEXT_TYPES) or info.file.filename.lower().endswith((".txt", ".md", ".csv", ".json")):
         data = await files.read_bytes(part.file_id, current_principal())
         return TextContentPart(text=f"[file {info.file.filename}]\n{data.decode('utf-8', errors='replace')}")

@@ -111,15 +111,14 @@ class ResponsesProvider(Provider):
 
     async def create(self, req: CreateResponseRequest) -> ResponseObject | AsyncIterator[ResponseEvent]:
         self._validate(req)
-        entry = self.inference.resolve(req.model, ModelType.llm, purpose="the Responses API")
         turn_input = _input_items(req)
-        history = await self._history(req)
         response = _new_response(req)
         if req.background:
+            await self._context(req)  # an unknown model or history is the caller's error now, not a failed job
             await self._store.put(response, turn_input, current_principal(), req)
             self._submit(req, response, turn_input, current_principal())
             return response
-        turn = await self._turn(req, entry.model.identifier, history, turn_input)
+        turn = await self._turn(req, turn_input)
         outcome = _Outcome()
         events = self._events(req, turn, response, outcome)
         if req.stream:
@@ -155,6 +154,11 @@ class ResponsesProvider(Provider):
         if any(str(i) == "reasoning.encrypted_content" for i in req.include or []):
             raise BadRequestError("reasoning.encrypted_content is not supported", param="include")
 
+    async def _context(self, req: CreateResponseRequest) -> tuple[str, list[Any]]:
+        """The model's identifier and the history the response continues (404/400 when either is wrong)."""
+        entry = self.inference.resolve(req.model, ModelType.llm, purpose="the Responses API")
+        return entry.model.identifier, await self._history(req)
+
     async def _history(self, req: CreateResponseRequest) -> list[Any]:
         if req.previous_response_id:
             previous, items = await self._store.history(req.previous_response_id)
@@ -167,8 +171,8 @@ class ResponsesProvider(Provider):
             return await self.conversations.all_items(req.conversation)
         return []
 
-    async def _turn(self, req: CreateResponseRequest, model: str, history: list[Any],
-                    turn_input: list[Any]) -> Turn:
+    async def _turn(self, req: CreateResponseRequest, turn_input: list[Any]) -> Turn:
+        model, history = await self._context(req)
         messages = await items_to_messages([*history, *turn_input], self.files)
         if req.instructions:
             messages.insert(0, ChatMessage(role="system", content=req.instructions))
@@ -196,13 +200,13 @@ class ResponsesProvider(Provider):
                         outcome.error = loop.error
                     await self._persist_final(req, response, turn.input, owner)
                 elif event.type == "response.created" and req.store is not False:
-                    await self._store.put(response, turn.input, owner, req if req.background else None)
+                    await self._store.put(response, turn.input, owner, req)
                 yield event
 
     async def _persist_final(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any],
                              owner: str) -> None:
         if req.store is not False:
-            await self._store.put(response, turn_input, owner, req if req.background else None)
+            await self._store.put(response, turn_input, owner, req)
         if req.conversation and response.status in ("completed", "incomplete"):
             await self.conversations.append(req.conversation, [*turn_input, *response.output])
 
@@ -218,9 +222,7 @@ class ResponsesProvider(Provider):
             working = current.response.model_copy(update={"status": "in_progress"})
             await self._store.put(working, turn_input, owner, req)
             try:
-                entry = self.inference.resolve(req.model, ModelType.llm, purpose="the Responses API")
-                history = await self._history(req)
-                turn = await self._turn(req, entry.model.identifier, history, turn_input)
+                turn = await self._turn(req, turn_input)
             except VistackError as e:
                 working.status, working.error = "failed", ResponseError(code="server_error", message=e.message)
                 await self._store.put(working, turn_input, owner, req)

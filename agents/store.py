@@ -40,11 +40,12 @@ class ResponseStore:
 
     async def put(self, response: ResponseObject, input_items: list[Any], owner: str,
                   request: CreateResponseRequest | None = None) -> None:
+        """``request`` is kept only for a background response: what a restart needs to run it again."""
         data: dict[str, Any] = {
             "response": response.model_dump(mode="json", by_alias=True),
             "input": [i.model_dump(mode="json", by_alias=True) for i in input_items],
         }
-        if request is not None:
+        if request is not None and response.background:
             data["request"] = request.model_dump(mode="json", by_alias=True, exclude_none=True)
         await self.db.put(RESPONSE_KIND, response.id, owner, data)
 

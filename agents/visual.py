@@ -19,7 +19,6 @@ module never talks to a model.
 
 from __future__ import annotations
 
-import base64
 import io
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vistack.api.inference import ChatMessage, ImageContentPart, ImageURL, TextContentPart
 from vistack.api.protocols import FilesProvider
 from vistack.context import current_principal
-from vistack.images import decode_image_bytes, stitch_images
+from vistack.images import bytes_to_data_url, decode_image_bytes, stitch_images
 
 from .tools.file_search import Source
 
@@ -101,7 +100,7 @@ class PageImage:
         return decode_image_bytes(self.data)
 
     def data_url(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+        return bytes_to_data_url(self.data, self.mime)
 
 
 PASS_THROUGH = ("image/png", "image/jpeg")

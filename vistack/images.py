@@ -159,8 +159,12 @@ def image_to_data_url(image: Image.Image, fmt: str = "PNG") -> str:
     fmt = fmt.upper()
     buf = io.BytesIO()
     image.save(buf, format=fmt)
-    mime = "image/jpeg" if fmt == "JPEG" else f"image/{fmt.lower()}"
-    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+    return bytes_to_data_url(buf.getvalue(), "image/jpeg" if fmt == "JPEG" else f"image/{fmt.lower()}")
+
+
+def bytes_to_data_url(data: bytes, mime: str) -> str:
+    """Already-encoded image bytes as a data URL, without decoding them."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def stitch_images(

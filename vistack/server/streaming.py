@@ -30,7 +30,7 @@ async def sse_response(
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await _close(chunks)
+        await close_stream(chunks)
         raise
 
     async def events() -> AsyncIterator[dict[str, Any]]:
@@ -46,12 +46,13 @@ async def sse_response(
             log.exception("stream failed")
             yield {"data": json.dumps(error_body(f"stream failed: {type(e).__name__}: {e}", 500))}
         finally:
-            await _close(chunks)
+            await close_stream(chunks)
 
     return EventSourceResponse(events(), ping=15, sep="\n")
 
 
-async def _close(chunks: AsyncIterator[Any]) -> None:
+async def close_stream(chunks: AsyncIterator[Any]) -> None:
+    """Close a provider's or the agent's stream (a client that went away stops the work)."""
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         try:

@@ -19,6 +19,7 @@ from vistack.api.responses import (
     ResponseObject,
 )
 from vistack.server.deps import get_responses
+from vistack.server.streaming import close_stream
 
 if TYPE_CHECKING:
     from vistack.agents.responses import ResponsesProvider
@@ -45,9 +46,7 @@ async def _sse(events: AsyncIterator[ResponseEvent]) -> AsyncIterator[dict[str, 
         async for event in events:
             yield {"event": event.type, "data": json.dumps(dump_event(event), separators=(",", ":"))}
     finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(events)
 
 
 @router.get("/responses", response_model=ResponseList, summary="List stored responses.")
