@@ -3,6 +3,12 @@
     .venv/bin/python benchmarks/ingest.py                      # full run (~8 min on 2 cores)
     .venv/bin/python benchmarks/ingest.py --repeat 2           # two ingestion comparisons, ABBA (~10 min)
     .venv/bin/python benchmarks/ingest.py --files 3 --sizes 10000 --queries 50   # quick (~2 min)
+    .venv/bin/python benchmarks/ingest.py --with-llm --sizes ''                  # the tiny Mllama loaded too
+    .venv/bin/python benchmarks/ingest.py --rss-pages 300 --skip-ingest --sizes ''   # peak RSS only
+    .venv/bin/python benchmarks/ingest.py --corpus heldout     # the held-out corpus (when _corpus.py has it)
+
+Any file that fails to ingest aborts the run (exit status 1, naming the file and its error):
+pages of failed files are never counted.
 
 1. **vistack ingestion** of the Debian PDF corpus (see ``_corpus.py``) through a
    real ``vistack serve`` subprocess: upload every PDF to ``/v1/files``, attach
@@ -25,6 +31,17 @@
    Modes are interleaved query by query, together with a bare ``/v1/embeddings``
    call of the same query: the floor any search with a dense part pays.
 
+   Each search sends a query text the server has not seen (``cold``: the question
+   plus a distinct vocabulary word, so the embedding provider's query cache cannot
+   answer it), and again with the question as sent before (``repeat``: a cache hit).
+4. ``--with-llm``: the server also serves the tiny random Mllama
+   (``vistack.testing.build_tiny_mllama``, ``inline::transformers`` on CPU, which
+   pins its own worker to cores - 1 threads) and one chat completion is made before
+   ingesting, so ingestion runs with the LLM loaded.
+5. ``--rss-pages N``: a fresh server ingests one N-page PDF (corpus PDFs joined)
+   while its resident memory is sampled every 50 ms; reported: RSS before, peak
+   (``VmHWM``) and the peak over the idle server.
+
 The server and the baseline share the machine's cores; the server is idle while
 the baseline runs. Model loading is excluded from both (the server loads MiniLM
 at start-up; the baseline encodes a warm-up batch first).
@@ -33,6 +50,7 @@ at start-up; the baseline encodes a warm-up batch first).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import random
 import statistics
@@ -47,6 +65,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _corpus
 from _corpus import (
     CorpusFile,
     corpus_files,
@@ -89,10 +108,14 @@ def vistack_ingest(client: httpx.Client, files: list[CorpusFile], name: str = "c
     elapsed = time.perf_counter() - t0
     counts = batch["file_counts"]
     if counts["completed"] != len(ids):
+        failed = []
         for fid, f in ids.items():
             info = client.get(f"/v1/vector_stores/{store['id']}/files/{fid}").raise_for_status().json()
             if info["status"] != "completed":
-                console.print(f"[red]{f.name}: {info['status']} {info.get('last_error')}[/red]")
+                error = info.get("last_error") or {}
+                reason = f"{error.get('code', '')} {error.get('message', '')}"
+                failed.append(f"{f.name} ({f.path}): {info['status']}: {reason}")
+        raise IngestFailed(failed)
     pages = sum(page_count(f.path) for f in files)
     chunks = 0
     for fid in ids:
@@ -100,6 +123,16 @@ def vistack_ingest(client: httpx.Client, files: list[CorpusFile], name: str = "c
         chunks += len(content["data"])
     return {"store_id": store["id"], "seconds": elapsed, "upload_seconds": t_uploaded - t0, "pages": pages,
             "chunks": chunks, "completed": counts["completed"], "files": len(files)}
+
+
+class IngestFailed(SystemExit):
+    """A file did not ingest: the run stops (its pages would make the pages/s meaningless)."""
+
+    def __init__(self, failed: list[str]) -> None:
+        console.print(f"[red bold]ingestion failed for {len(failed)} file(s); aborting the benchmark:[/red bold]")
+        for line in failed:
+            console.print(f"[red]  {line}[/red]")
+        super().__init__(1)
 
 
 # ----- direct baseline ----------------------------------------------------------------------------
@@ -168,24 +201,35 @@ def build_synthetic(client: httpx.Client, n: int, vocab: list[str], batch: int, 
     return store["id"], time.perf_counter() - t0
 
 
-def latencies(client: httpx.Client, store_id: str, queries: list[str], warmup: int = 5) -> dict[str, list[float]]:
-    """Milliseconds per search for each mode; modes interleaved query by query, so drift hits all alike."""
+def latencies(client: httpx.Client, store_id: str, queries: list[str], vocab: list[str], salt: int,
+              warmup: int = 5) -> dict[str, dict[str, list[float]]]:
+    """Milliseconds per search, ``{"cold": {mode: [...]}, "repeat": {mode: [...]}}``.
+
+    Modes are interleaved query by query, so drift hits all alike. ``cold``: every request
+    (each mode, and the bare embedding) carries a query text never sent before (the question
+    plus one vocabulary word), so no cache can answer it; ``repeat``: right after, the
+    question exactly as sent for ``cold``, which the embedding provider's query cache holds."""
     url = f"/v1/vector_stores/{store_id}/search"
+    rng = random.Random(salt)
     for q in queries[:warmup]:
         for mode in MODES:
-            client.post(url, json={"query": q, "max_num_results": 10, "search_mode": mode},
+            client.post(url, json={"query": f"{q} {rng.choice(vocab)}", "max_num_results": 10, "search_mode": mode},
                         timeout=600).raise_for_status()
-    out: dict[str, list[float]] = {m: [] for m in (*MODES, EMBED_ONLY)}
-    for q in queries:
-        for mode in MODES:
-            t0 = time.perf_counter()
-            r = client.post(url, json={"query": q, "max_num_results": 10, "search_mode": mode})
-            out[mode].append((time.perf_counter() - t0) * 1000)
+    out: dict[str, dict[str, list[float]]] = {k: {m: [] for m in (*MODES, EMBED_ONLY)} for k in ("cold", "repeat")}
+    for i, q in enumerate(queries):
+        variants = {
+            m: f"{q} {vocab[(salt * 7919 + i * 4 + j) % len(vocab)]}" for j, m in enumerate((*MODES, EMBED_ONLY))
+        }
+        for kind in ("cold", "repeat"):
+            for mode in MODES:
+                t0 = time.perf_counter()
+                r = client.post(url, json={"query": variants[mode], "max_num_results": 10, "search_mode": mode})
+                out[kind][mode].append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+            t0 = time.perf_counter()  # the floor: embedding the query alone, through the same server
+            r = client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": [variants[EMBED_ONLY]]})
+            out[kind][EMBED_ONLY].append((time.perf_counter() - t0) * 1000)
             r.raise_for_status()
-        t0 = time.perf_counter()  # the floor: embedding the query alone, through the same server
-        r = client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": [q]})
-        out[EMBED_ONLY].append((time.perf_counter() - t0) * 1000)
-        r.raise_for_status()
     return out
 
 
@@ -203,26 +247,39 @@ def load_queries(n: int) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", default="own", choices=getattr(_corpus, "CORPUS_NAMES", ("own",)),
+                    help="which corpus of _corpus.py to ingest")
     ap.add_argument("--files", type=int, default=None, help="ingest only the first N corpus files")
     ap.add_argument("--sizes", default="10000,100000", help="synthetic store sizes (comma-separated; '' for none)")
     ap.add_argument("--queries", type=int, default=200, help="timed searches per mode and store")
     ap.add_argument("--insert-batch", type=int, default=2000, help="chunks per /v1/vector-io/insert request")
-    ap.add_argument("--skip-ingest", action="store_true", help="search latency only")
+    ap.add_argument("--skip-ingest", action="store_true", help="no ingestion comparison")
     ap.add_argument("--repeat", type=int, default=1, help="ingestion comparisons to run (ABBA order); median reported")
+    ap.add_argument("--with-llm", action="store_true",
+                    help="the server also serves the tiny Mllama; one chat call is made before ingesting")
+    ap.add_argument("--backend", choices=("onnx", "torch"), default=None,
+                    help="the embedding provider's backend (default: the provider's own default)")
+    ap.add_argument("--rss-pages", type=int, default=0, help="also: peak server RSS ingesting one PDF of N pages")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
-    files = corpus_files(args.files)
+    files = _corpus_files(args.files, args.corpus)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     queries = load_queries(args.queries)
     console.print(f"[bold]machine[/bold]: {machine()}")
-    results: dict = {"machine": machine(), "files": [f.name for f in files]}
+    results: dict = {"machine": machine(), "corpus": args.corpus, "files": [f.name for f in files],
+                     "with_llm": args.with_llm, "backend": args.backend or "default"}
 
     with tempfile.TemporaryDirectory(prefix="vistack-bench-") as tmp:
-        dist = document_distribution(Path(tmp) / "state")
+        dist = bench_distribution(Path(tmp), args.with_llm, args.backend)
         with ServerProcess(dist, Path(tmp), startup_timeout_s=300) as server, \
                 httpx.Client(base_url=server.base_url, timeout=120) as client:
             client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": ["warm-up"]}).raise_for_status()
+            results["embedding_provider"] = _provider_health(client, "sentence-transformers")
+            console.print(f"embedding provider: {results['embedding_provider']}")
+            if args.with_llm:
+                results["chat_seconds"] = chat_once(client)
+                console.print(f"one chat completion with the tiny Mllama: {results['chat_seconds']:.2f}s")
             corpus_store = None
             for f in files:  # same page-cache state for both pipelines
                 f.path.read_bytes()
@@ -244,7 +301,8 @@ def main() -> int:
                     runs.append((vs, base))
                 corpus_store = runs[0][0]["store_id"]
                 results["ingest"] = [{"vistack": vs, "baseline": base} for vs, base in runs]
-                ingest_table(runs)
+                results["ingest_ratio"] = ingest_table(runs)
+                del model
 
             stores: list[tuple[str, str, int]] = []
             if corpus_store:
@@ -258,17 +316,138 @@ def main() -> int:
                 stores.append((f"synthetic {n // 1000}k", sid, n))
 
             rows = []
-            for label, sid, n in stores:
-                by_mode = latencies(client, sid, queries)
-                for mode in (*MODES, EMBED_ONLY):
-                    lat = by_mode[mode]
-                    rows.append({"store": label, "chunks": n, "mode": mode, "p50_ms": pct(lat, 0.5),
-                                 "p99_ms": pct(lat, 0.99), "mean_ms": statistics.fmean(lat), "n": len(lat)})
-            results["search"] = rows
-            search_table(rows)
+            for salt, (label, sid, n) in enumerate(stores):
+                by_kind = latencies(client, sid, queries, vocab, salt)
+                for kind, by_mode in by_kind.items():
+                    for mode in (*MODES, EMBED_ONLY):
+                        lat = by_mode[mode]
+                        rows.append({"store": label, "chunks": n, "queries": kind, "mode": mode,
+                                     "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99),
+                                     "mean_ms": statistics.fmean(lat), "n": len(lat)})
+            if rows:
+                results["search"] = rows
+                search_table(rows)
+            results["embedding_provider_after"] = _provider_health(client, "sentence-transformers")
+    if args.rss_pages:
+        results["rss"] = rss_run(files, args.rss_pages, args.with_llm, args.backend)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _corpus_files(limit: int | None, corpus: str) -> list[CorpusFile]:
+    """The corpus's files; ``corpus`` other than ``own`` needs a _corpus.py that knows it."""
+    if "corpus" in inspect.signature(corpus_files).parameters:
+        return corpus_files(limit, corpus=corpus)
+    if corpus != "own":
+        raise SystemExit(f"_corpus.py has no corpus '{corpus}'")
+    return corpus_files(limit)
+
+
+def bench_distribution(workdir: Path, with_llm: bool, backend: str | None) -> dict:
+    """The benchmark's distribution: files, embedded Chroma, MiniLM; with ``with_llm`` the tiny Mllama too."""
+    dist = document_distribution(workdir / "state")
+    st = next(p for p in dist["providers"]["inference"] if p["provider_type"] == "inline::sentence-transformers")
+    if backend:
+        st["config"]["backend"] = backend
+    if with_llm:
+        from vistack.testing import build_tiny_mllama
+
+        model_dir = build_tiny_mllama(workdir / "tiny-mllama")
+        dist["providers"]["inference"].append({"provider_id": "transformers", "provider_type": "inline::transformers",
+                                               "config": {"device": "cpu", "default_max_tokens": 16}})
+        dist["models"].append({"model_id": "tiny-mllama", "provider_id": "transformers",
+                               "provider_model_id": str(model_dir), "model_type": "llm", "metadata": {"vision": True}})
+    return dist
+
+
+def chat_once(client: httpx.Client) -> float:
+    """One chat completion (loads the LLM and sets its threads) before anything is measured."""
+    t0 = time.perf_counter()
+    client.post("/v1/chat/completions", json={"model": "tiny-mllama", "max_tokens": 16,
+                                              "messages": [{"role": "user", "content": "Summarise the report."}]},
+                timeout=300).raise_for_status()
+    return time.perf_counter() - t0
+
+
+def _provider_health(client: httpx.Client, provider_id: str) -> str:
+    try:
+        for p in client.get("/v1/providers").raise_for_status().json()["data"]:
+            if p.get("provider_id") == provider_id:
+                health = p.get("health") or {}
+                return f"{health.get('status')}: {health.get('message')}"
+    except (httpx.HTTPError, KeyError, ValueError) as e:
+        return f"? ({e})"
+    return "?"
+
+
+# ----- peak memory --------------------------------------------------------------------------------
+
+
+def joined_pdf(files: list[CorpusFile], pages: int, out: Path) -> Path:
+    """One PDF of exactly ``pages`` pages: the corpus files joined (repeated when needed)."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    while doc.page_count < pages:
+        for f in files:
+            with pymupdf.open(f.path) as src:
+                doc.insert_pdf(src, to_page=min(src.page_count, pages - doc.page_count) - 1)
+            if doc.page_count >= pages:
+                break
+    doc.save(out, garbage=3, deflate=True)
+    doc.close()
+    return out
+
+
+def _status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_run(files: list[CorpusFile], pages: int, with_llm: bool, backend: str | None) -> dict:
+    """A fresh server ingests one ``pages``-page PDF; its RSS is sampled every 50 ms."""
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="vistack-bench-rss-") as tmp:
+        pdf = joined_pdf(files, pages, Path(tmp) / f"joined-{pages}.pdf")
+        dist = bench_distribution(Path(tmp), with_llm, backend)
+        with ServerProcess(dist, Path(tmp), startup_timeout_s=300) as server, \
+                httpx.Client(base_url=server.base_url, timeout=120) as client:
+            pid = server.proc.pid
+            client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": ["warm-up"]}).raise_for_status()
+            if with_llm:
+                chat_once(client)
+            idle_kib = _status_kib(pid, "VmRSS")
+            idle_hwm = _status_kib(pid, "VmHWM")
+            samples: list[int] = []
+            done = threading.Event()
+
+            def sample() -> None:
+                deadline = time.monotonic() + 1800
+                while not done.is_set() and time.monotonic() < deadline:
+                    samples.append(_status_kib(pid, "VmRSS"))
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            f = CorpusFile(pdf.name, "joined", pdf, f"{pages} corpus pages in one PDF")
+            try:
+                result = vistack_ingest(client, [f], name="rss")
+            finally:
+                done.set()
+                sampler.join(timeout=5)
+            peak_kib = max(_status_kib(pid, "VmHWM"), max(samples, default=0))
+    out = {"pages": result["pages"], "chunks": result["chunks"], "seconds": result["seconds"],
+           "idle_rss_mib": idle_kib / 1024,
+           "idle_peak_mib": idle_hwm / 1024, "peak_rss_mib": peak_kib / 1024,
+           "peak_over_idle_mib": (peak_kib - idle_kib) / 1024}
+    console.print(f"peak RSS ingesting one {result['pages']}-page PDF ({result['chunks']} chunks, "
+                  f"{result['seconds']:.1f}s): idle {out['idle_rss_mib']:.0f} MiB, peak {out['peak_rss_mib']:.0f} MiB "
+                  f"(+{out['peak_over_idle_mib']:.0f} MiB over idle)")
+    return out
 
 
 def _texts(f: CorpusFile) -> list[str]:
@@ -284,7 +463,11 @@ def _loadavg() -> str:
         return "?"
 
 
-def ingest_table(runs: list[tuple[dict, dict]]) -> None:
+INGEST_GOAL = 1.0
+SEARCH_GOAL_MS = 10.0
+
+
+def ingest_table(runs: list[tuple[dict, dict]]) -> float:
     t = Table(title="Ingestion throughput (same run, same machine)")
     for col in ("run", "pipeline", "pages", "chunks", "seconds", "pages/s", "chunks/s", "load before"):
         t.add_column(col, justify="left" if col in ("pipeline", "load before") else "right")
@@ -301,24 +484,28 @@ def ingest_table(runs: list[tuple[dict, dict]]) -> None:
                   f"{base['chunks'] / base['seconds']:.1f}", base["loadavg_before"], end_section=True)
     console.print(t)
     ratio = statistics.median(ratios)
-    color = "green" if ratio >= 0.9 else "red"
-    console.print(f"vistack / direct, pages/s = [{color}]{ratio:.2f}x[/{color}] (goal >= 0.90x; "
+    color = "green" if ratio >= INGEST_GOAL else "red"
+    console.print(f"vistack / direct, pages/s = [{color}]{ratio:.2f}x[/{color}] (goal >= {INGEST_GOAL:.2f}x; "
                   f"median of {len(runs)}: {', '.join(f'{r:.2f}' for r in ratios)}); "
                   f"per embedded chunk: {statistics.median(chunk_ratios):.2f}x")
+    return ratio
 
 
 def search_table(rows: list[dict]) -> None:
     t = Table(title="Search latency over HTTP, 10 results (ms)")
-    for col in ("store", "chunks", "mode", "p50", "p99", "mean", "n"):
-        t.add_column(col, justify="left" if col in ("store", "mode") else "right")
+    for col in ("store", "chunks", "queries", "mode", "p50", "p99", "mean", "n"):
+        t.add_column(col, justify="left" if col in ("store", "queries", "mode") else "right")
+    last = None
     for r in rows:
         p50 = f"{r['p50_ms']:.1f}"
         if r["mode"] == "hybrid":
-            p50 = f"[{'green' if r['p50_ms'] <= 20 else 'red'}]{p50}[/]"
-        t.add_row(r["store"], f"{r['chunks']:,}", r["mode"], p50, f"{r['p99_ms']:.1f}", f"{r['mean_ms']:.1f}",
-                  str(r["n"]))
+            p50 = f"[{'green' if r['p50_ms'] <= SEARCH_GOAL_MS else 'red'}]{p50}[/]"
+        t.add_row(r["store"], f"{r['chunks']:,}", r["queries"], r["mode"], p50, f"{r['p99_ms']:.1f}",
+                  f"{r['mean_ms']:.1f}", str(r["n"]), end_section=last is not None and r["mode"] == EMBED_ONLY)
+        last = r
     console.print(t)
-    console.print("goal: hybrid p50 <= 20 ms on 2 cores")
+    console.print(f"goal: hybrid p50 <= {SEARCH_GOAL_MS:g} ms on 2 cores (cold: a query text the server has not "
+                  "seen; repeat: the same text again, answered by the query-embedding cache)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,19 @@
 """Background ingestion: file -> pages -> chunks -> embeddings -> the store's index.
 
-A producer thread extracts and renders pages with PyMuPDF while the event
-loop stores page images and embeds the previous pages (the embedding model
-runs in its own worker thread), so rendering and embedding overlap and both
-cores stay busy. Work is resumable: a file record stays ``in_progress``
-until it is done, and the stack re-queues such files after a restart.
+Three stages overlap, so both cores stay busy end to end:
+
+1. a producer thread extracts and renders pages with PyMuPDF, one page at a
+   time from the file on disk (a PDF is never read into memory as a whole;
+   at most ``_PAGES_AHEAD`` pages wait for the consumer);
+2. the event loop stores each page image through the Files provider and cuts
+   the page into chunks;
+3. every ``embedding_batch_size`` chunks, a batch is embedded (in the
+   embedding provider's own worker thread) while the previous batch is
+   written to the store's index (Chroma and BM25), at most
+   ``_BATCHES_IN_FLIGHT`` batches at once, in order.
+
+Work is resumable: a file record stays ``in_progress`` until it is done, and
+the stack re-queues such files after a restart.
 """
 
 from __future__ import annotations
@@ -13,10 +22,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import tempfile
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from vistack.api import ServiceUnavailableError
@@ -39,6 +51,10 @@ CHUNK_SYSTEM_KEYS = frozenset(
      "document_id"}
 )
 _MUPDF_LOCK = threading.Lock()
+_PAGES_AHEAD = 4
+"""Extracted pages (with their PNGs) waiting for the event loop: bounds memory, whatever the file's size."""
+_BATCHES_IN_FLIGHT = 2
+"""Chunk batches being embedded or written at once: one embedding while the previous one is written."""
 
 
 def restamp(
@@ -121,14 +137,39 @@ class Ingestor:
 
     async def ingest(self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event) -> IngestResult:
         file_id = rec.object.id
-        data = await self.files.read_bytes(file_id)
+        async with self._local_copy(file_id) as path:
+            return await self._ingest(store, rec, owner, cancelled, path)
+
+    @contextlib.asynccontextmanager
+    async def _local_copy(self, file_id: str) -> AsyncIterator[Path]:
+        """A path holding the file's bytes: the Files provider's own file when it exposes one
+        (``local_path``), else a temporary copy streamed chunk by chunk (never the whole file in memory)."""
+        found = await self.files.local_path(file_id)
+        if found is not None:
+            yield Path(found)
+            return
+        stream = await self.files.iter_content(file_id)
+        fd, name = tempfile.mkstemp(prefix="vistack-ingest-", suffix=".bin")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for block in stream:
+                    await asyncio.to_thread(out.write, block)
+            yield Path(name)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+    async def _ingest(
+        self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event, path: Path
+    ) -> IngestResult:
+        file_id = rec.object.id
         max_tokens, overlap = resolve_chunking(rec.object.chunking_strategy)
         index = self.indexes.of(store)
         attributes = dict(rec.object.attributes)
         stem = PurePath(rec.filename or file_id).stem or file_id
 
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue(maxsize=4)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=_PAGES_AHEAD)
         options = self.options()
 
         stop = threading.Event()
@@ -148,15 +189,19 @@ class Ingestor:
         def produce() -> None:
             """Always ends with a terminal item (_END, an exception) unless the consumer is gone."""
             try:
-                pages = extract_pages(data, rec.filename, options)
-                while not stop.is_set():
-                    if cancelled.is_set():
-                        put(IngestionCancelled())
-                        return
-                    with _MUPDF_LOCK:  # MuPDF must not run on two threads at once
-                        page = next(pages, _END)
-                    if not put(page) or page is _END:
-                        return
+                pages = extract_pages(path, rec.filename, options)
+                try:
+                    while not stop.is_set():
+                        if cancelled.is_set():
+                            put(IngestionCancelled())
+                            return
+                        with _MUPDF_LOCK:  # MuPDF must not run on two threads at once
+                            page = next(pages, _END)
+                        if not put(page) or page is _END:
+                            return
+                finally:
+                    with _MUPDF_LOCK:
+                        pages.close()  # closes the document now, on this thread
             except BaseException as e:  # noqa: BLE001 - every failure goes to the consumer, which raises it
                 put(e)
 
@@ -165,15 +210,24 @@ class Ingestor:
 
         result = IngestResult(0, 0, [])
         pending: list[StoredChunk] = []
+        in_flight: deque[asyncio.Task] = deque()
+
+        async def embed_and_add(batch: list[StoredChunk], previous: asyncio.Task | None) -> None:
+            vectors = await self.embed(store, [c.text for c in batch])  # overlaps the previous batch's write
+            for chunk, vector in zip(batch, vectors, strict=True):
+                chunk.embedding = vector
+            if previous is not None:
+                await previous  # writes stay in order
+            await index.add(batch)
+            result.chunk_count += len(batch)
 
         async def flush() -> None:
             if not pending:
                 return
-            vectors = await self.embed(store, [c.text for c in pending])
-            for chunk, vector in zip(pending, vectors, strict=True):
-                chunk.embedding = vector
-            await index.add(list(pending))
-            result.chunk_count += len(pending)
+            while len(in_flight) >= _BATCHES_IN_FLIGHT:
+                await in_flight.popleft()
+            previous = in_flight[-1] if in_flight else None
+            in_flight.append(asyncio.create_task(embed_and_add(list(pending), previous)))
             pending.clear()
 
         try:
@@ -202,6 +256,8 @@ class Ingestor:
                 if len(pending) >= self.settings.embedding_batch_size:
                     await flush()
             await flush()
+            while in_flight:
+                await in_flight.popleft()
             # persist the BM25 index now, so the first search after a big ingest does not pay for it
             await index.flush()
         except BaseException:
@@ -210,6 +266,10 @@ class Ingestor:
             raise
         finally:
             stop.set()
+            for task in in_flight:  # a failure: the batches still running are abandoned (cleanup removes them)
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
             while producer.is_alive():  # it ends after the page it is on
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()

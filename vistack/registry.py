@@ -75,7 +75,7 @@ BUILTIN_SPECS: list[ProviderSpec] = [
         module=f"{_INFERENCE}.sentence_transformers",
         provider_class="SentenceTransformersInferenceProvider",
         config_class="SentenceTransformersInferenceConfig",
-        pip_packages=("sentence-transformers",),
+        pip_packages=("sentence-transformers", "onnxruntime", "onnx"),
         description="Local embedding models through sentence-transformers (offline weights).",
     ),
     *[

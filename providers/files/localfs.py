@@ -427,6 +427,11 @@ class LocalFSFilesProvider(FilesProvider):
             await self._store.delete(KIND, file_id)
             raise file_not_found(file_id) from None
 
+    async def local_path(self, file_id: str, owner: str | None = None) -> str | None:
+        """The stored file itself (written once under its id, never modified), so ingestion reads pages from disk."""
+        await self._row(file_id, owner)
+        return str(self._path(file_id))
+
     async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
         await self._row(file_id, owner, check_bytes=False)
         await self._remove(file_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from .detect import detect_kind
@@ -10,6 +11,9 @@ from .model import DocumentInfo, ExtractedPage, ExtractOptions
 from .ocr import ocr_available
 from .pdf import extract_pdf, pdf_info
 from .text import text_pages
+
+_HEAD_BYTES = 1024
+_PDF_MAGIC = b"%PDF-"
 
 
 def open_document(data: bytes, filename: str, options: ExtractOptions | None = None) -> DocumentInfo:
@@ -31,8 +35,14 @@ def open_document(data: bytes, filename: str, options: ExtractOptions | None = N
     return DocumentInfo(filename, kind, mime, len(pages), True, len(pages), len(pages))
 
 
-def extract_pages(data: bytes, filename: str, options: ExtractOptions | None = None) -> Iterator[ExtractedPage]:
+def extract_pages(
+    data: bytes | os.PathLike, filename: str, options: ExtractOptions | None = None
+) -> Iterator[ExtractedPage]:
     """Yield the document's pages in order, one at a time.
+
+    ``data`` is the document's bytes or the path of a file holding them. From a
+    path, a PDF is never read into memory as a whole (MuPDF reads the pages it
+    needs); images and text files, small by nature, are read.
 
     Validation errors (empty, corrupt, encrypted, too many pages, pixel bomb,
     unsupported) are raised by the first ``next()``, before any page is
@@ -40,9 +50,16 @@ def extract_pages(data: bytes, filename: str, options: ExtractOptions | None = N
     :class:`CorruptDocumentError` naming the page.
     """
     options = options or ExtractOptions()
+    source = data
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        with open(data, "rb") as fh:
+            data = fh.read(_HEAD_BYTES)  # enough for every signature detect_kind looks at first
+        if _PDF_MAGIC not in data:
+            with open(source, "rb") as fh:
+                source = data = fh.read()
     kind, mime = detect_kind(data, filename)
     if kind == "pdf":
-        yield from extract_pdf(data, filename, options)
+        yield from extract_pdf(source, filename, options)
     elif kind == "image":
         yield extract_image(data, mime, filename, options)
     else:

@@ -12,6 +12,7 @@ thread.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 
 import pymupdf
@@ -28,14 +29,21 @@ from .errors import (
 from .layout import assemble_blocks, center, dict_lines, is_usable_text, merge_by_position
 from .model import MIME_TYPES, TEXT_LAYER_SAMPLE, Block, DocumentInfo, ExtractedPage, ExtractOptions
 from .ocr import ocr_available, ocr_pdf_page
+from .png import encode_png
 from .tables import find_tables
 
+PdfSource = bytes | os.PathLike
+"""The document's bytes, or the path of a file holding them (MuPDF then reads pages from disk as needed)."""
 
-def open_pdf(data: bytes, filename: str, options: ExtractOptions) -> pymupdf.Document:
+
+def open_pdf(data: PdfSource, filename: str, options: ExtractOptions) -> pymupdf.Document:
     """An open document that is readable, unencrypted and within ``max_pages`` (closed again on failure)."""
     name = display_name(filename)
     try:
-        doc = pymupdf.open(stream=data, filetype="pdf")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            doc = pymupdf.open(stream=data, filetype="pdf")
+        else:  # a path: the file is not read into memory as a whole
+            doc = pymupdf.open(os.fspath(data), filetype="pdf")
     except Exception as e:  # pymupdf.FileDataError, RuntimeError, ...
         raise CorruptDocumentError(
             f"{name} could not be opened as a PDF: the file is damaged or truncated ({short_reason(e)}). "
@@ -64,7 +72,7 @@ def open_pdf(data: bytes, filename: str, options: ExtractOptions) -> pymupdf.Doc
     return doc
 
 
-def pdf_info(data: bytes, filename: str, options: ExtractOptions, *, ocr_ok: bool) -> DocumentInfo:
+def pdf_info(data: PdfSource, filename: str, options: ExtractOptions, *, ocr_ok: bool) -> DocumentInfo:
     """Open and check a PDF, sampling the text layer of its first ``TEXT_LAYER_SAMPLE`` pages only."""
     doc = open_pdf(data, filename, options)
     try:
@@ -91,7 +99,7 @@ def pdf_info(data: bytes, filename: str, options: ExtractOptions, *, ocr_ok: boo
         doc.close()
 
 
-def extract_pdf(data: bytes, filename: str, options: ExtractOptions) -> Iterator[ExtractedPage]:
+def extract_pdf(data: PdfSource, filename: str, options: ExtractOptions) -> Iterator[ExtractedPage]:
     """Page by page; a page MuPDF cannot read is a ``CorruptDocumentError`` naming it."""
     doc = open_pdf(data, filename, options)
     try:
@@ -153,7 +161,7 @@ def _pdf_page(page: pymupdf.Page, filename: str, options: ExtractOptions) -> Ext
             ]
             blocks = merge_by_position(blocks, assemble_blocks(ocr_lines, [], to_display, "ocr"))
 
-    image_png = pix.tobytes("png") if pix is not None else None
+    image_png = encode_png(pix) if pix is not None else None
     return ExtractedPage(
         number=number,
         width=round(rect.width, 2),

@@ -222,5 +222,10 @@ class FilesProvider(Provider):
     async def read_bytes(self, file_id: str, owner: str | None = None) -> bytes:
         raise NotImplementedError
 
+    async def local_path(self, file_id: str, owner: str | None = None) -> str | None:
+        """A local filesystem path holding the file's bytes, for readers that page through big files
+        without loading them; None when the provider keeps bytes elsewhere (callers then stream)."""
+        return None
+
     async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
         raise NotImplementedError

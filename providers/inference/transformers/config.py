@@ -38,8 +38,9 @@ class TransformersInferenceConfig(BaseModel):
     cpu_threads: int | None = Field(
         None,
         ge=1,
-        description="torch intra-op threads on CPU; default: one fewer than the machine's cores (at least 1), "
-        "so the event loop and the HTTP stack keep a core instead of fighting torch's spinning threads.",
+        description="torch intra-op threads on CPU for this provider's model worker (loading and generation) "
+        "only; other threads and providers keep their own. Default: one fewer than the machine's cores (at least "
+        "1), so the event loop and the HTTP stack keep a core instead of fighting torch's spinning threads.",
     )
     preload: bool = Field(
         False, description="Load registered models in the background at startup instead of on the first request."

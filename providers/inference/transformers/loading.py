@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ class ModelLoader:
         if cfg.quantization != "none":
             load["quantization_config"] = self._quantization(rid, device, dtype)
         if device == "cpu":
-            torch.set_num_threads(cfg.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
+            pin_threads(torch, cfg.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
 
         is_mllama = getattr(hf_config, "model_type", None) == "mllama"
         logger.info("loading %s (%s) from %s on %s as %s", rid, hf_config.model_type, source, device, dtype)
@@ -256,6 +257,24 @@ class ModelLoader:
         return BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True
         )
+
+
+def pin_threads(torch: Any, threads: int) -> None:
+    """``threads`` intra-op threads for the calling thread only (the model's worker: it loads and generates).
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP/MKL count *and* the process-wide
+    value that threads starting torch work later pick up, so an LLM's ``cores - 1`` would also
+    throttle, say, an embedding model running in another thread. The worker's own count is fixed
+    now (the first parallel call initialises a thread's count), then the process-wide value goes
+    back to what it was, set from a short-lived helper thread.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.get_num_threads()  # initialises this thread's count now, while the process-wide value is ours
+    if previous != threads:
+        helper = threading.Thread(target=torch.set_num_threads, args=(previous,), name="vistack-threads-restore")
+        helper.start()
+        helper.join()
 
 
 def first_line(e: BaseException) -> str:
