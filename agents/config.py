@@ -28,8 +28,10 @@ class ResponsesConfig(BaseModel):
         description="When a request names vector stores, search before the first model call (Llama 3.2 Vision "
         "does not call tools reliably with an image in the prompt). tool_choice 'none' still disables it.",
     )
-    file_search_mode: Literal["vector", "keyword", "hybrid"] = Field(
-        default="hybrid", description="search mode of the file_search tool unless the tool names one"
+    file_search_mode: Literal["vector", "keyword", "hybrid"] | None = Field(
+        default=None,
+        description="search mode of the file_search tool unless the tool names one; default: the "
+        "distribution's vector_stores.default_search_mode",
     )
     max_images_per_call: int = Field(
         default=1, ge=0, le=16, description="images a model sees per call; older ones become a placeholder"

@@ -257,7 +257,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="ingestion comparisons to run (ABBA order); median reported")
     ap.add_argument("--with-llm", action="store_true",
                     help="the server also serves the tiny Mllama; one chat call is made before ingesting")
-    ap.add_argument("--backend", choices=("onnx", "torch"), default=None,
+    ap.add_argument("--backend", choices=("onnx", "onnx-int8", "torch"), default=None,
                     help="the embedding provider's backend (default: the provider's own default)")
     ap.add_argument("--rss-pages", type=int, default=0, help="also: peak server RSS ingesting one PDF of N pages")
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -348,7 +348,9 @@ def bench_distribution(workdir: Path, with_llm: bool, backend: str | None) -> di
     """The benchmark's distribution: files, embedded Chroma, MiniLM; with ``with_llm`` the tiny Mllama too."""
     dist = document_distribution(workdir / "state")
     st = next(p for p in dist["providers"]["inference"] if p["provider_type"] == "inline::sentence-transformers")
-    if backend:
+    if backend == "onnx-int8":
+        st["config"].update(backend="onnx", quantization="int8")
+    elif backend:
         st["config"]["backend"] = backend
     if with_llm:
         from vistack.testing import build_tiny_mllama

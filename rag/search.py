@@ -12,6 +12,7 @@ from vistack.api.protocols import ScoredChunk
 from vistack.api.vector_stores import RankingOptions, SearchMode
 from vistack.rag.fusion import reciprocal_rank_fusion, weighted_fusion
 from vistack.rag.index import Embedder, StoreIndexes
+from vistack.rag.readers.normalize import normalize_text
 from vistack.rag.records import StoreRecord
 from vistack.rag.rerank import CrossEncoderReranker
 
@@ -46,6 +47,7 @@ class HybridSearcher:
         use_reranker = self.reranker is not None and ranker != "none"
         fetch = max(k * CANDIDATE_MULTIPLIER, MIN_CANDIDATES) if (mode == "hybrid" or use_reranker) else k
         index = self.indexes.of(store)
+        query = normalize_text(query)  # as the chunks were
 
         async def dense() -> list[ScoredChunk]:
             [vector] = await self.embed(store, [query])

@@ -498,7 +498,8 @@ class VectorStoreService:
             raise BadRequestError(
                 f"invalid filters: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}", param="filters"
             ) from None
-        hits = await self.searcher.search(store, text, req.max_num_results, req.search_mode, flt, req.ranking_options)
+        mode = req.search_mode or self.settings.default_search_mode
+        hits = await self.searcher.search(store, text, req.max_num_results, mode, flt, req.ranking_options)
         return SearchResponsePage(search_query=queries, data=[_result(h) for h in hits])
 
     # ----- /v1/vector-io ------------------------------------------------------------------------
@@ -529,7 +530,7 @@ class VectorStoreService:
     async def query_chunks(self, req: QueryChunksRequest, owner: str) -> QueryChunksResponse:
         store = await self._store(req.vector_store_id, owner)
         params = req.params or {}
-        mode = params.get("mode") or "vector"
+        mode = params.get("mode") or self.settings.default_search_mode
         if mode not in ("vector", "keyword", "hybrid"):
             raise BadRequestError(f"params.mode must be vector, keyword or hybrid, got {mode!r}", param="params.mode")
         try:

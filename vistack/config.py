@@ -60,6 +60,11 @@ class VectorStoresDefaults(_Strict):
     default_provider_id: str | None = None
     default_embedding_model: str | None = None
     reranker_model: str | None = Field(default=None, description="local dir of a cross-encoder; enables reranking")
+    default_search_mode: Literal["vector", "keyword", "hybrid"] = Field(
+        default="hybrid",
+        description="search_mode of a search that names none (vector store search, /v1/vector-io/query, the "
+        "agents' file_search): hybrid measured best on both question sets (benchmarks/README.md)",
+    )
     page_image_dpi: int = Field(default=110, ge=36, le=600)
     max_pages: int = Field(default=2000, ge=1)
     max_page_pixels: int = Field(default=12_000_000, ge=10_000)

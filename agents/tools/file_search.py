@@ -47,7 +47,7 @@ class SearchOutcome:
 
 
 async def file_search(
-    service: VectorStoreService | None, tool: FileSearchTool, query: str, default_mode: str
+    service: VectorStoreService | None, tool: FileSearchTool, query: str, default_mode: str | None
 ) -> SearchOutcome:
     """Search every store of ``tool`` with ``query``; the best ``max_num_results`` hits overall."""
     if service is None:

@@ -13,6 +13,7 @@ import re
 import pymupdf
 
 from .model import Block, BlockKind
+from .normalize import normalize_text
 
 
 def center(rect: pymupdf.Rect) -> pymupdf.Point:
@@ -78,7 +79,7 @@ _LIST_START = re.compile(r"^([\u2022\u00b7\u25aa\u25cf\u2023\u2043\u2219*•◦�
 
 
 def _clean_line(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    return _WS.sub(" ", normalize_text(text)).strip()
 
 
 def _join_lines(lines: list[str]) -> str:

@@ -21,6 +21,7 @@ import pymupdf
 
 from .errors import short_reason
 from .model import TableStrategy
+from .normalize import normalize_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def find_tables(page: pymupdf.Page, strategy: TableStrategy) -> list[tuple[pymup
         if table.row_count < 2 or table.col_count < 2:
             continue  # a framed paragraph, not a table
         try:
-            markdown = _table_markdown(table)
+            markdown = normalize_text(_table_markdown(table))
         except Exception as e:  # noqa: BLE001 - skip this table, keep the page
             logger.warning("table on page %d could not be converted: %s", page.number + 1, short_reason(e))
             continue

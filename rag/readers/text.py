@@ -12,6 +12,7 @@ import re
 from .detect import decode_text
 from .errors import EmptyDocumentError, TooManyPagesError, UnsupportedDocumentError, display_name
 from .model import Block, ExtractOptions
+from .normalize import normalize_text
 
 _MD_HEADING = re.compile(r"(#{1,6}\s[^\n]*)(\n#{1,6}\s[^\n]*)*")
 _MD_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -22,7 +23,7 @@ def text_pages(data: bytes, filename: str, options: ExtractOptions) -> list[list
     text = decode_text(data)
     if text is None:  # detect_kind said text; cannot happen, but never mis-read binary
         raise UnsupportedDocumentError(f"{display_name(filename)} is not a text file.", filename=filename)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = normalize_text(text.replace("\r\n", "\n").replace("\r", "\n"))
     paragraphs = _paragraph_blocks(text, options.text_page_chars)
     if not paragraphs:
         raise EmptyDocumentError(f"{display_name(filename)} contains no text.", filename=filename)

@@ -103,6 +103,38 @@ async def test_cached_export_is_reused_without_exporting(onnx_cache: Path, monke
         await again.shutdown()
 
 
+@needs_onnx
+async def test_int8_is_quantized_once_close_to_fp32_and_kept_apart(onnx_cache: Path) -> None:
+    int8, fp32 = (provider(backend="onnx", onnx_cache_dir=str(onnx_cache), quantization=q) for q in ("int8", "none"))
+    try:
+        got, want = await vectors(int8, TEXTS), await vectors(fp32, TEXTS)
+        assert int8.backends() == {MINILM: "onnx int8"} and fp32.backends() == {MINILM: "onnx"}
+        assert all(0.8 < cos(a, b) < 0.99999 for a, b in zip(got, want, strict=True))  # close, but not the same
+        assert abs(math.sqrt(sum(x * x for x in got[0])) - 1) < 1e-4
+        names = sorted(d.name for d in onnx_cache.iterdir() if (d / "vistack-onnx.json").is_file())
+        assert len(names) == 2 and names[1] == names[0] + "-int8"  # its own cache entry, next to the fp32 one
+    finally:
+        await int8.shutdown()
+        await fp32.shutdown()
+
+
+@needs_onnx
+async def test_int8_that_cannot_be_made_serves_fp32_and_says_why(
+    onnx_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("quantizer exploded")
+
+    monkeypatch.setattr(st_module, "_quantize_int8", broken)
+    p = provider(backend="onnx", onnx_cache_dir=str(tmp_path), quantization="int8")
+    try:
+        [v] = await vectors(p, ["hello"])
+        assert len(v) == 384
+        assert p.backends() == {MINILM: "onnx (fallback: int8 not used: quantizer exploded)"}
+    finally:
+        await p.shutdown()
+
+
 async def test_falls_back_to_torch_without_onnxruntime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -235,3 +235,23 @@ async def test_deleting_the_store_deletes_every_copy(service, stack, tmp_path) -
     for image_id in images:
         with pytest.raises(NotFoundError):
             await stack.files.get_file(image_id)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("default_mode", ["keyword", "vector", "hybrid"])
+async def test_a_search_without_a_mode_uses_the_distribution_default(stack, tmp_path, default_mode) -> None:
+    service = new_service(stack, tmp_path)
+    service.settings = service.settings.model_copy(update={"default_search_mode": default_mode})
+    await service.start()
+    store = await new_store(service)
+    await attach(service, store, await upload(stack, "invoice.pdf"))
+    await service.wait_idle()
+    unmatched = SearchRequest(query="zyxwvut qqqq", max_num_results=5)  # shares no word with the invoice
+    hits = (await service.search(store, unmatched, OWNER)).data
+    assert bool(hits) == (default_mode != "keyword")  # BM25 finds nothing; any dense search finds the nearest
+    explicit = SearchRequest(query="zyxwvut qqqq", max_num_results=5, search_mode="keyword")
+    assert (await service.search(store, explicit, OWNER)).data == []  # an explicit mode still wins
+    found = (await service.search(store, SearchRequest(query=docs.INVOICE_NUMBER), OWNER)).data
+    assert found and found[0].attributes["page"] == 1
+    if default_mode == "hybrid":  # fused scores are reciprocal ranks: at most 2 / (60 + 1)
+        assert 0 < found[0].score <= 2 / 61

@@ -185,7 +185,9 @@ class SearchRequest(BaseModel):
     max_num_results: int = Field(default=10, ge=1, le=50)
     ranking_options: RankingOptions | None = None
     rewrite_query: bool = False
-    search_mode: SearchMode = "vector"
+    search_mode: SearchMode | None = Field(
+        default=None, description="absent: the distribution's vector_stores.default_search_mode (hybrid unless set)"
+    )
 
 
 class SearchResult(BaseModel):
