@@ -49,6 +49,15 @@ class CrossEncoderReranker:
                 self._model = self._load()
             return self._model
 
+    def problem(self) -> str | None:
+        """Why the model cannot load, found without loading it (a missing directory or config.json); else None."""
+        path = Path(self.model_path).expanduser()
+        if not path.is_dir():
+            return f"reranker model '{path}' is not a directory"
+        if not (path / "config.json").is_file():
+            return f"reranker model '{path}' has no config.json"
+        return None
+
     def _load(self) -> Any:
         path = Path(self.model_path).expanduser()
         fix = (

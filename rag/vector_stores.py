@@ -93,6 +93,9 @@ class VectorStoreService:
 
     async def start(self) -> None:
         """Start workers and re-queue files a previous run left unfinished."""
+        reranker = self.searcher.reranker
+        if reranker is not None and (problem := reranker.problem()):  # said now, not at the first search
+            log.error("%s: searches will fail with 503 until vector_stores.reranker_model is fixed", problem)
         for i in range(self.settings.ingestion_workers):
             self._workers.append(asyncio.create_task(self._worker(), name=f"ingest-worker-{i}"))
         for rec, _owner in await self.records.all_files():

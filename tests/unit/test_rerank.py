@@ -42,6 +42,7 @@ def hits() -> list[ScoredChunk]:
 
 
 def test_loads_lazily(model_dir: Path) -> None:
+    assert CrossEncoderReranker(str(model_dir)).problem() is None
     r = CrossEncoderReranker(str(model_dir))
     assert not r.loaded
     assert r.rerank("q", [], 3) == []
@@ -80,6 +81,9 @@ def test_missing_model_is_a_clear_503(tmp_path: Path) -> None:
     empty_dir.mkdir()
     with pytest.raises(ServiceUnavailableError, match="config.json"):
         CrossEncoderReranker(str(empty_dir)).rerank("q", hits(), 2)
+    # the same problems are found without loading, so the server can say so at startup
+    assert "not a directory" in (CrossEncoderReranker(str(missing)).problem() or "")
+    assert "config.json" in (CrossEncoderReranker(str(empty_dir)).problem() or "")
 
 
 def test_unloadable_model_names_the_path(tmp_path: Path) -> None:
