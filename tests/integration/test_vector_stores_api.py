@@ -138,6 +138,8 @@ def test_bad_files_fail_with_reason(corpus, key, needle):
 
 def test_page_level_retrieval_with_attributes(corpus, client, http):
     report = corpus["docs"]["report"]
+    health = http.get("/v1/providers/chromadb").json()["health"]  # no reranker: said, not silently skipped
+    assert health["status"] == "OK" and health["reranker"].startswith("none configured")
     # the answer page is first for clear questions and in the top 3 for all of them (MiniLM is small;
     # ranking quality is measured in benchmarks/retrieval.py, not asserted here)
     for key in ("revenue", "margin", "emea_q3", "ceo", "headcount", "guidance"):
@@ -489,6 +491,8 @@ def test_cross_encoder_reranker_configured(tiny_mllama_dir, tmp_path):
             wait_files(http, store.id, [f.id for f in client.vector_stores.files.list(vector_store_id=store.id).data])
             query = report.fact("revenue").query
             reranked = search(client, store.id, query, search_mode="hybrid", max_num_results=5)
+            chroma = http.get("/v1/providers/chromadb").json()["health"]
+            assert chroma["reranker"] == f"configured: {reranker}"
             plain = client.vector_stores.search(vector_store_id=store.id, query=query, max_num_results=5,
                                                 ranking_options={"ranker": "none"},
                                                 extra_body={"search_mode": "hybrid"}).data
