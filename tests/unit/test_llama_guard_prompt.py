@@ -80,3 +80,20 @@ def test_guard_kind_and_nothing_to_check() -> None:
 def test_verdicts(answer: str, status: str, codes: list[str]) -> None:
     verdict = parse_verdict(answer, excluded={"S6"})
     assert (verdict.status, verdict.codes) == (status, codes) and verdict.raw == answer
+
+
+def test_verdicts_become_llama_stack_shield_and_moderation_shapes() -> None:
+    from vistack.providers.safety.llama_guard.verdict import REFUSAL, moderation_result, shield_response
+
+    assert shield_response(parse_verdict("safe")).model_dump() == {"violation": None}
+    blocked = shield_response(parse_verdict("unsafe\nS1,S10")).model_dump(mode="json")
+    assert blocked == {"violation": {"violation_level": "error", "user_message": REFUSAL,
+                                     "metadata": {"violation_type": "S1,S10"}}}
+    result = moderation_result(parse_verdict("unsafe\nS10"))
+    assert result.flagged and result.categories["Hate"] and not result.categories["Violent Crimes"]
+    assert result.category_scores["Hate"] == 1.0 and result.category_applied_input_types["Hate"] == ["text"]
+    assert len(result.categories) == 14 and result.metadata == {"violation_type": ["S10"]}
+    clean = moderation_result(parse_verdict("safe"))
+    assert not clean.flagged and not any(clean.categories.values()) and clean.user_message is None
+    with pytest.raises(ValueError, match="policy"):
+        shield_response(parse_verdict("maybe"))

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vistack.api.safety import ModerationObjectResults, RunShieldResponse, SafetyViolation, ViolationLevel
+
 from .prompt import CATEGORIES
 
 _CODE = re.compile(r"\bS(\d{1,2})\b")
@@ -45,3 +47,42 @@ def parse_verdict(text: str, excluded: frozenset[str] | set[str] = frozenset()) 
         return Verdict("unparseable", raw=text)
     enforced = [c for c in codes if c not in excluded]
     return Verdict("unsafe", enforced, raw=text) if enforced else Verdict("safe", raw=text)
+
+
+REFUSAL = "I can't answer that. Can I help with something else?"
+"""What the user is told when a shield blocks (Llama Stack's wording)."""
+
+
+def shield_response(verdict: Verdict) -> RunShieldResponse:
+    """``/v1/safety/run-shield``'s answer: no violation when safe, else an error-level violation naming the codes.
+
+    An unparseable verdict must be decided by the caller's policy first (fail closed turns it into ``unsafe``).
+    """
+    if verdict.status == "unparseable":
+        raise ValueError("an unparseable verdict needs the provider's policy applied before it becomes a response")
+    if verdict.status == "safe":
+        return RunShieldResponse(violation=None)
+    return RunShieldResponse(
+        violation=SafetyViolation(
+            violation_level=ViolationLevel.error,
+            user_message=REFUSAL,
+            metadata={"violation_type": ",".join(verdict.codes)},
+        )
+    )
+
+
+def moderation_result(verdict: Verdict, input_type: str = "text") -> ModerationObjectResults:
+    """One ``/v1/moderations`` result: every Llama Guard category as a key (Llama Stack uses the category
+    names, not OpenAI's), flagged ones scored 1.0 with the input type that triggered them."""
+    if verdict.status == "unparseable":
+        raise ValueError("an unparseable verdict needs the provider's policy applied before it becomes a result")
+    flagged = set(verdict.codes)
+    names = CATEGORIES
+    return ModerationObjectResults(
+        flagged=bool(flagged),
+        categories={name: code in flagged for code, name in names.items()},
+        category_scores={name: 1.0 if code in flagged else 0.0 for code, name in names.items()},
+        category_applied_input_types={name: [input_type] if code in flagged else [] for code, name in names.items()},
+        user_message=REFUSAL if flagged else None,
+        metadata={"violation_type": list(verdict.codes)} if flagged else {},
+    )

@@ -1,0 +1,72 @@
+"""Shields, Safety and Moderations: the Llama Stack 0.7 wire shapes (``llama_stack_api.shields`` / ``.safety``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vistack.api.inference import ChatMessage
+
+
+class Shield(BaseModel):
+    """A registered shield as ``GET /v1/shields/{id}`` returns it (Llama Stack resource)."""
+
+    identifier: str
+    provider_resource_id: str | None = None
+    provider_id: str
+    type: Literal["shield"] = "shield"
+    params: dict[str, Any] | None = None
+
+
+class ListShieldsResponse(BaseModel):
+    data: list[Shield]
+
+
+class RegisterShieldRequest(BaseModel):
+    shield_id: str = Field(..., min_length=1)
+    provider_shield_id: str | None = None
+    provider_id: str | None = None
+    params: dict[str, Any] | None = None
+
+
+class ViolationLevel(StrEnum):
+    info = "info"
+    warn = "warn"
+    error = "error"
+
+
+class SafetyViolation(BaseModel):
+    violation_level: ViolationLevel
+    user_message: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunShieldRequest(BaseModel):
+    shield_id: str = Field(..., min_length=1)
+    messages: list[ChatMessage]
+
+
+class RunShieldResponse(BaseModel):
+    violation: SafetyViolation | None = None
+
+
+class RunModerationRequest(BaseModel):
+    input: str | list[str]
+    model: str | None = None
+
+
+class ModerationObjectResults(BaseModel):
+    flagged: bool
+    categories: dict[str, bool] | None = None
+    category_applied_input_types: dict[str, list[str]] | None = None
+    category_scores: dict[str, float] | None = None
+    user_message: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModerationObject(BaseModel):
+    id: str
+    model: str
+    results: list[ModerationObjectResults]
