@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vistack.api.vector_stores import SearchMode
+
 VisionStrategy = Literal["top1", "stitch", "per_page", "text"]
 
 
@@ -28,7 +30,7 @@ class ResponsesConfig(BaseModel):
         description="When a request names vector stores, search before the first model call (Llama 3.2 Vision "
         "does not call tools reliably with an image in the prompt). tool_choice 'none' still disables it.",
     )
-    file_search_mode: Literal["vector", "keyword", "hybrid"] | None = Field(
+    file_search_mode: SearchMode | None = Field(
         default=None,
         description="search mode of the file_search tool unless the tool names one; default: the "
         "distribution's vector_stores.default_search_mode",

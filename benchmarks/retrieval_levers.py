@@ -170,8 +170,7 @@ def main() -> int:
     chunks = load_chunks(args.state, store_name)
     console.print(f"set {args.set!r}: {len(questions)} questions, {len(chunks)} stored chunks")
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ingest import load_minilm
+    from ingest import load_minilm  # benchmarks/ is on sys.path (above)
 
     model = load_minilm()
     query_vectors = model.encode([q["question"] for q in questions], normalize_embeddings=True,

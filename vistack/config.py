@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vistack.api import Api, ConfigError, ModelType
+from vistack.api.vector_stores import SearchMode
 from vistack.envsubst import substitute
 
 DEFAULT_DISTRIBUTION = "local"
@@ -60,7 +61,7 @@ class VectorStoresDefaults(_Strict):
     default_provider_id: str | None = None
     default_embedding_model: str | None = None
     reranker_model: str | None = Field(default=None, description="local dir of a cross-encoder; enables reranking")
-    default_search_mode: Literal["vector", "keyword", "hybrid"] = Field(
+    default_search_mode: SearchMode = Field(
         default="hybrid",
         description="search_mode of a search that names none (vector store search, /v1/vector-io/query, the "
         "agents' file_search): hybrid measured best on both question sets (benchmarks/README.md)",

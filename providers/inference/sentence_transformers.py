@@ -47,6 +47,7 @@ import threading
 import uuid
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -637,10 +638,7 @@ def _export_onnx(model: Any, cache_dir: Path, key: str) -> Path:
             return self.inner(**dict(zip(names, args, strict=True))).last_hidden_state
 
     dummy = tokenizer(["a probe", "a slightly longer probe sentence"], padding=True, return_tensors="pt")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with _staged(target) as tmp:
         was_training = hf_model.training
         hf_model.eval()
         with torch.no_grad(), warnings.catch_warnings():
@@ -662,15 +660,26 @@ def _export_onnx(model: Any, cache_dir: Path, key: str) -> Path:
         _fuse_transformer(tmp / "model.onnx", hf_model.config)
         tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
         (tmp / "vistack-onnx.json").write_text(json.dumps({**manifest, "input_names": names, "format": ONNX_FORMAT}))
+    log.info("exported embedding model to ONNX in %s", target)
+    return target
+
+
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A fresh directory beside ``target`` to build a cache entry in; renamed to ``target`` when the block
+    succeeds (an entry another process published meanwhile is kept: theirs is as good), removed in any case."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
         try:
             os.rename(tmp, target)
-        except OSError:  # another process exported it meanwhile: use theirs
+        except OSError:
             if not (target / "vistack-onnx.json").is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("exported embedding model to ONNX in %s", target)
-    return target
 
 
 def _fuse_transformer(path: Path, config: Any) -> None:
@@ -700,9 +709,7 @@ def _quantize_int8(fp32_dir: Path, target: Path) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with _staged(target) as tmp:
         quantize_dynamic(
             str(fp32_dir / "model.onnx"),
             str(tmp / "model.onnx"),
@@ -712,13 +719,6 @@ def _quantize_int8(fp32_dir: Path, target: Path) -> Path:
         )
         for name in ("tokenizer.json", "vistack-onnx.json"):
             shutil.copyfile(fp32_dir / name, tmp / name)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "vistack-onnx.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("quantized the ONNX embedding model to int8 in %s", target)
     return target
 

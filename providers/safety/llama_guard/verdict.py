@@ -77,12 +77,13 @@ def moderation_result(verdict: Verdict, input_type: str = "text") -> ModerationO
     if verdict.status == "unparseable":
         raise ValueError("an unparseable verdict needs the provider's policy applied before it becomes a result")
     flagged = set(verdict.codes)
-    names = CATEGORIES
     return ModerationObjectResults(
         flagged=bool(flagged),
-        categories={name: code in flagged for code, name in names.items()},
-        category_scores={name: 1.0 if code in flagged else 0.0 for code, name in names.items()},
-        category_applied_input_types={name: [input_type] if code in flagged else [] for code, name in names.items()},
+        categories={name: code in flagged for code, name in CATEGORIES.items()},
+        category_scores={name: 1.0 if code in flagged else 0.0 for code, name in CATEGORIES.items()},
+        category_applied_input_types={
+            name: [input_type] if code in flagged else [] for code, name in CATEGORIES.items()
+        },
         user_message=REFUSAL if flagged else None,
         metadata={"violation_type": list(verdict.codes)} if flagged else {},
     )
