@@ -20,10 +20,12 @@ from vistack.api.response_events import (
     OutputItemEvent,
     OutputTextDeltaEvent,
     OutputTextDoneEvent,
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
     ResponseEvent,
     ResponseLifecycleEvent,
 )
-from vistack.api.responses import MessageItem, OutputText, ResponseObject, TokenLogprob, new_item_id
+from vistack.api.responses import MessageItem, OutputText, Refusal, ResponseObject, TokenLogprob, new_item_id
 
 
 class ResponseEvents:
@@ -68,20 +70,40 @@ class ResponseEvents:
                                               arguments=arguments, name=name)),
         ]
 
-    def message(self) -> MessageWriter:
-        return MessageWriter(self)
+    def message(self, hold: bool = False) -> MessageWriter:
+        return MessageWriter(self, hold)
 
 
 class MessageWriter:
-    """Streams one assistant message with a single ``output_text`` part."""
+    """Streams one assistant message with a single ``output_text`` part (and a ``refusal`` part when a guard
+    replaces it).
 
-    def __init__(self, events: ResponseEvents) -> None:
+    With ``hold`` set (output guardrails), text is collected but no delta is emitted until ``release``:
+    nothing reaches the client before a shield has passed it.
+    """
+
+    def __init__(self, events: ResponseEvents, hold: bool = False) -> None:
         self.events = events
         self.item = MessageItem(id=new_item_id("msg"), role="assistant", status="in_progress", content=[])
         self.index = -1
         self.text = ""
         self.logprobs: list[TokenLogprob] = []  # of the whole text, when the request asked for them
         self.started = False
+        self.hold = hold
+        self.released = ""  # text the client has seen
+        self._pending: list[tuple[str, list[TokenLogprob]]] = []
+
+    @property
+    def pending_chars(self) -> int:
+        return sum(len(t) for t, _ in self._pending)
+
+    def release(self) -> list[ResponseEvent]:
+        """Emit the held text (it passed the output check)."""
+        out: list[ResponseEvent] = []
+        pending, self._pending = self._pending, []
+        for text, logprobs in pending:
+            out += self._emit(text, logprobs)
+        return out
 
     def start(self) -> list[ResponseEvent]:
         self.started = True
@@ -94,16 +116,63 @@ class MessageWriter:
     def delta(self, text: str, logprobs: list[TokenLogprob] | None = None) -> list[ResponseEvent]:
         if not text:
             return []
-        out = [] if self.started else self.start()
         self.text += text
         self.logprobs.extend(logprobs or [])
+        if self.hold:
+            self._pending.append((text, list(logprobs or [])))
+            return []
+        return self._emit(text, logprobs)
+
+    def _emit(self, text: str, logprobs: list[TokenLogprob] | None) -> list[ResponseEvent]:
+        out = [] if self.started else self.start()
+        self.released += text
         out.append(self.events._numbered(OutputTextDeltaEvent(
             item_id=self.item.id or "", output_index=self.index, content_index=0, delta=text,
             logprobs=list(logprobs or []))))
         return out
 
+    def refuse(self, refusal: str) -> list[ResponseEvent]:
+        """End the message with a refusal instead of the held text.
+
+        What was already released (window-checked streaming) stays as the ``output_text`` part, closed, and the
+        refusal follows as a second part; otherwise the refusal is the message's only part.
+        """
+        self._pending = []
+        out: list[ResponseEvent] = []
+        item_id = self.item.id or ""
+        rid = self.events.response.id
+        parts: list[Any] = []
+        if self.started:
+            part = OutputText(text=self.released)
+            out.append(self.events._numbered(OutputTextDoneEvent(
+                item_id=item_id, output_index=self.index, content_index=0, text=self.released)))
+            out.append(self.events._numbered(ContentPartEvent(
+                type="response.content_part.done", response_id=rid, item_id=item_id, output_index=self.index,
+                content_index=0, part=part)))
+            parts.append(part)
+        else:
+            self.started = True
+            self.index, added = self.events.item_added(self.item.model_copy(deep=True))
+            out.append(added)
+        index = len(parts)
+        out.append(self.events._numbered(ContentPartEvent(
+            type="response.content_part.added", response_id=rid, item_id=item_id, output_index=self.index,
+            content_index=index, part=Refusal(refusal=""))))
+        out.append(self.events._numbered(RefusalDeltaEvent(item_id=item_id, output_index=self.index,
+                                                           content_index=index, delta=refusal)))
+        out.append(self.events._numbered(RefusalDoneEvent(item_id=item_id, output_index=self.index,
+                                                          content_index=index, refusal=refusal)))
+        out.append(self.events._numbered(ContentPartEvent(
+            type="response.content_part.done", response_id=rid, item_id=item_id, output_index=self.index,
+            content_index=index, part=Refusal(refusal=refusal))))
+        self.text = self.released
+        self.item = self.item.model_copy(update={"content": [*parts, Refusal(refusal=refusal)], "status": "completed"})
+        out.append(self.events.item_done(self.index, self.item))
+        return out
+
     def finish(self, annotations: list[Any] | None = None, status: str = "completed") -> list[ResponseEvent]:
-        out = [] if self.started else self.start()
+        out = self.release()
+        out += [] if self.started else self.start()
         annotations = annotations or []
         item_id = self.item.id or ""
         for i, annotation in enumerate(annotations):

@@ -46,6 +46,7 @@ from vistack.api.responses import (
     new_item_id,
 )
 from vistack.inference import InferenceRouter
+from vistack.safety.guardrails import Guardrails, ScreenItem, refusal_text
 from vistack.tool_calls import could_be_tool_call, parse_tool_calls
 
 from .citations import cite
@@ -53,7 +54,7 @@ from .config import ResponsesConfig
 from .events import MessageWriter, ResponseEvents
 from .items import keep_newest_images, last_user_text
 from .tools.executor import ToolSet, arguments_of
-from .tools.file_search import Source, file_search
+from .tools.file_search import SearchOutcome, Source, file_search
 from .visual import ModelCall, load_page_images, merge_call, plan_calls
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Turn:
     strategy: str
     pages: int
     accepts_images: bool
+    guardrails: Guardrails | None = None
 
 
 @dataclass
@@ -120,6 +122,8 @@ class AgentLoop:
         self.searched = False
         self.incomplete: str | None = None
         self.error: BaseException | None = None
+        self.guard = turn.guardrails if turn.guardrails is not None and turn.guardrails.active else None
+        self.refused: str | None = None  # set when an output window failed its check mid-stream
 
     # ----- the whole response ----------------------------------------------------------------------
 
@@ -146,6 +150,9 @@ class AgentLoop:
             else:
                 response.status = "completed"
         response.usage = _response_usage(self.usage)
+        if self.guard is not None:
+            response.moderation = self.guard.response_moderation()
+            response.guardrail_results = list(self.guard.results) or None
         yield self.events.lifecycle(response.status)
 
     async def _run(self) -> AsyncIterator[ResponseEvent]:
@@ -153,6 +160,12 @@ class AgentLoop:
             raise BadRequestError(
                 "truncation='auto' is not supported: send truncation='disabled' (the default) and keep the "
                 "conversation within the model's context", param="truncation")
+        if self.guard is not None and self.guard.input:
+            flagged = await self.guard.check_input(self.messages)
+            if flagged is not None:  # refused before any model or tool runs
+                for e in self.events.message().refuse(refusal_text(flagged)):
+                    yield e
+                return
         async for e in self.tools.list_mcp(self.events):
             yield e
         async for e in self._approved_calls():
@@ -166,17 +179,19 @@ class AgentLoop:
                     yield e
                 return
             tools, choice = self.tools.chat_tools(self._choice(), include_file_search=self._model_may_search())
-            writer = self.events.message()
+            writer = self._writer()
             result = _CallResult()
             async for e in self._call(self.messages, result, writer, tools, choice):
                 yield e
-            if not result.tool_calls:
+            if not result.tool_calls or self.refused is not None:
                 async for e in self._finish_text(writer, result):
                     yield e
                 return
-            if writer.started:  # text before the calls: keep it as its own message
-                for e in writer.finish():
+            if writer.text:  # text before the calls: keep it as its own message (checked like any answer)
+                async for e in self._close(writer):
                     yield e
+                if self.refused is not None:
+                    return
             ends_response = False
             calls = result.tool_calls if self.req.parallel_tool_calls is not False else result.tool_calls[:1]
             self.messages.append(ChatMessage(role="assistant", content=None, tool_calls=calls))
@@ -319,6 +334,12 @@ class AgentLoop:
                     if writer is not None:
                         for e in writer.delta(text, logprobs):
                             yield e
+                        for e in await self._window(writer):
+                            yield e
+                        if self.refused is not None:
+                            break
+                if self.refused is not None:
+                    break
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
@@ -347,9 +368,45 @@ class AgentLoop:
         status = "completed"
         if result.finish_reason == "length":
             self.incomplete, status = "length", "incomplete"
+        async for e in self._close(writer, annotations, status):
+            yield e
+        if self.refused is not None:
+            self.incomplete = None  # the refusal is the complete answer
+        self.messages.append(ChatMessage(role="assistant", content=writer.text))
+
+    # ----- output guardrails -------------------------------------------------------------------------
+
+    def _writer(self) -> MessageWriter:
+        return self.events.message(hold=self.guard is not None and bool(self.guard.output))
+
+    async def _close(self, writer: MessageWriter, annotations: list | None = None,
+                     status: str = "completed") -> AsyncIterator[ResponseEvent]:
+        """Finish ``writer`` once its text passed the output shields, or end it with their refusal."""
+        if self.refused is None and writer.hold and writer.pending_chars:
+            await self._check_output(writer)
+        if self.refused is not None:
+            for e in writer.refuse(self.refused):
+                yield e
+            return
         for e in writer.finish(annotations, status=status):
             yield e
-        self.messages.append(ChatMessage(role="assistant", content=writer.text))
+
+    async def _check_output(self, writer: MessageWriter) -> None:
+        """Judge everything written so far; on a violation remember the refusal (nothing held is released)."""
+        assert self.guard is not None
+        flagged = await self.guard.check_output(self.turn.messages, writer.text)
+        if flagged is not None:
+            self.refused = refusal_text(flagged)
+
+    async def _window(self, writer: MessageWriter | None) -> list[ResponseEvent]:
+        """Streaming with a check window: release held text each time a full window passed."""
+        if writer is None or not writer.hold or self.guard is None or self.refused is not None:
+            return []
+        window = self.guard.stream_window_chars
+        if window <= 0 or writer.pending_chars < window:
+            return []
+        await self._check_output(writer)
+        return [] if self.refused is not None else writer.release()
 
     # ----- tools -----------------------------------------------------------------------------------
 
@@ -463,11 +520,33 @@ class AgentLoop:
         yield self.events.progress("file_search_call.in_progress", index, item.id)
         yield self.events.progress("file_search_call.searching", index, item.id)
         outcome = await file_search(self.vector_stores, self.tools.file_search, query, self.config.file_search_mode)
+        if self.guard is not None and self.guard.retrieved:
+            outcome = await self._screened(outcome)
         self.sources = outcome.sources
         include = "file_search_call.results" in (self.req.include or [])
         done = item.model_copy(update={"status": "completed", "results": outcome.results if include else None})
         yield self.events.progress("file_search_call.completed", index, item.id)
         yield self.events.item_done(index, done)
+
+    async def _screened(self, outcome: SearchOutcome) -> SearchOutcome:
+        """The search without the pages a ``retrieved`` shield flagged (a poisoned page never reaches the model)."""
+        assert self.guard is not None
+        images = await load_page_images(self.files, outcome.sources) if self.guard.screen_page_images else {}
+        items = [ScreenItem(key=s.number, text="\n\n".join(s.texts), file_id=s.file_id, filename=s.filename,
+                            page=s.page, image_url=images[s.number].data_url() if s.number in images else None)
+                 for s in outcome.sources]
+        flagged = await self.guard.screen(items)
+        if not flagged:
+            return outcome
+        dropped = {(s.file_id, s.page) for s in outcome.sources if s.number in flagged}
+        kept = [s for s in outcome.sources if s.number not in flagged]
+        for number, source in enumerate(kept, start=1):
+            source.number = number
+        results = [r for r in outcome.results
+                   if (r.file_id, _page_of(r.attributes.get("page"))) not in dropped]
+        log.info("response %s: retrieved-content guardrails dropped %d of %d pages", self.events.response.id,
+                 len(flagged), len(outcome.sources))
+        return SearchOutcome(results=results, sources=kept)
 
     def _strategy(self) -> str:
         if not self.turn.accepts_images:
@@ -511,7 +590,7 @@ class AgentLoop:
                     pass
                 partials.append((call.partial_for, result.text))  # type: ignore[arg-type]
             final = merge_call(self.question, history, partials)
-        writer = self.events.message()
+        writer = self._writer()
         result = _CallResult()
         async for e in self._call(final.messages, result, writer):
             yield e
@@ -519,6 +598,10 @@ class AgentLoop:
         async for e in self._finish_text(writer, result, annotations):
             yield e
         self.sources = None
+
+
+def _page_of(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
 
 
 def token_logprobs(logprobs: dict[str, Any] | None) -> list[TokenLogprob]:

@@ -47,6 +47,7 @@ from vistack.api.responses import (
 from vistack.context import current_principal
 from vistack.inference import InferenceRouter
 from vistack.pagination import Order, paginate
+from vistack.safety.guardrails import Guardrails
 
 from .background import BackgroundJobs, Job
 from .config import ResponsesConfig
@@ -147,6 +148,7 @@ class ResponsesProvider(Provider):
                 "Safety API",
                 "Ensure the Safety API is enabled in your stack, otherwise remove the 'guardrails' parameter from "
                 "your request.")
+        self._guardrails(req)  # unknown shields are the caller's error now, not a failed stream
         if req.prompt is not None:
             raise BadRequestError(f"Prompt '{req.prompt.id}' not found: stored prompt templates ('prompt') are not "
                                   "available on this server (it has no Prompts API); send the text as 'instructions' "
@@ -182,7 +184,14 @@ class ResponsesProvider(Provider):
             strategy=(vision.strategy if vision and vision.strategy else self.config.vision_strategy),
             pages=(vision.pages if vision and vision.pages else self.config.vision_pages),
             accepts_images=self.inference.accepts_images(model),
+            guardrails=self._guardrails(req),
         )
+
+    def _guardrails(self, req: CreateResponseRequest) -> Guardrails | None:
+        """The distribution's guardrails plus the request's (None without a safety API)."""
+        if self.safety is None:
+            return None
+        return Guardrails.plan(self.safety, self.safety.guardrails, req.guardrails)
 
     async def _events(self, req: CreateResponseRequest, turn: Turn, response: ResponseObject,
                       outcome: _Outcome | None = None) -> AsyncIterator[ResponseEvent]:

@@ -77,6 +77,35 @@ class VectorStoresDefaults(_Strict):
     max_retries: int = Field(default=3, ge=0, le=20)
 
 
+class GuardrailDefaults(_Strict):
+    """Shields every Responses call runs, whatever the request says (a request's ``guardrails`` add to them)."""
+
+    input: list[str] = Field(default_factory=list, description="shields on the user's turn, before inference")
+    output: list[str] = Field(default_factory=list, description="shields on the answer, before the client sees it")
+    retrieved: list[str] = Field(
+        default_factory=list,
+        description="shields on each retrieved page (its chunks' text, OCR included) before the model sees it; "
+        "a flagged page is dropped from the answer's sources",
+    )
+    screen_page_images: bool = Field(
+        False, description="also send each retrieved page's image to the retrieved shields (a vision guard judges it)"
+    )
+    stream_window_chars: int = Field(
+        0,
+        ge=0,
+        description="streamed answers with output shields: 0 = hold the whole answer and check it once at the end "
+        "(no text before the check); N = check every N new characters and release what passed (earlier first "
+        "tokens, one guard call per window)",
+    )
+
+
+class SafetySettings(_Strict):
+    default_shield_id: str | None = Field(
+        None, description="shield /v1/moderations uses when the request names no model; default: the first shield"
+    )
+    guardrails: GuardrailDefaults = Field(default_factory=GuardrailDefaults)
+
+
 class StorageConfig(_Strict):
     state_dir: Path
     metadata_db: str = "metadata.sqlite3"
@@ -116,6 +145,7 @@ class StackConfig(_Strict):
     providers: dict[Api, list[ProviderEntry]] = Field(default_factory=dict)
     models: list[ModelEntry] = Field(default_factory=list)
     shields: list[ShieldEntry] = Field(default_factory=list)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
     vector_stores: VectorStoresDefaults = Field(default_factory=VectorStoresDefaults)
     storage: StorageConfig
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -140,6 +170,24 @@ class StackConfig(_Strict):
                     f"models[{i}].provider_id: unknown provider_id '{m.provider_id}'; "
                     f"expected one of: {', '.join(sorted(seen)) or 'none'}"
                 )
+        shield_ids = {sh.shield_id for sh in self.shields}
+        for i, sh in enumerate(self.shields):
+            if sh.provider_id is not None and seen.get(sh.provider_id) not in (None, Api.safety):
+                raise ValueError(f"shields[{i}].provider_id: '{sh.provider_id}' is a {seen[sh.provider_id].value} "
+                                 "provider; a shield needs a provider under providers.safety")
+            if sh.provider_id is not None and sh.provider_id not in seen:
+                safety = sorted(p.provider_id for p in self.providers.get(Api.safety, []))
+                raise ValueError(f"shields[{i}].provider_id: unknown provider_id '{sh.provider_id}'; expected one "
+                                 f"of: {', '.join(safety) or 'none (add a provider under providers.safety)'}")
+        guardrails = self.safety.guardrails
+        named = [("safety.default_shield_id", [self.safety.default_shield_id] if self.safety.default_shield_id else []),
+                 ("safety.guardrails.input", guardrails.input), ("safety.guardrails.output", guardrails.output),
+                 ("safety.guardrails.retrieved", guardrails.retrieved)]
+        for where, ids in named:
+            for sid in ids:
+                if sid not in shield_ids:
+                    raise ValueError(f"{where}: unknown shield '{sid}'; expected one of: "
+                                     f"{', '.join(sorted(shield_ids)) or 'none (declare it under shields)'}")
         return self
 
     def provider_entries(self) -> list[tuple[Api, ProviderEntry]]:

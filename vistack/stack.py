@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # services import their heavy modules only when a distributio
     from vistack.agents.conversations import ConversationsService
     from vistack.agents.responses import ResponsesProvider
     from vistack.rag.vector_stores import VectorStoreService
+    from vistack.safety.service import SafetyService
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Stack:
         self.files: FilesProvider | None = None
         self.vector_stores: VectorStoreService | None = None
         self.conversations: ConversationsService | None = None
+        self.safety: SafetyService | None = None
         self._services: dict[Api, Any] = {}
 
     # ----- build ---------------------------------------------------------------------------------
@@ -74,6 +76,9 @@ class Stack:
         for api, entry in self.config.provider_entries():
             by_api.setdefault(api, []).append((entry, self._spec(api, entry, where)))
         present = set(by_api) | set(CORE_APIS)
+        if self.config.shields and Api.safety not in by_api:
+            raise ConfigError(f"{where}: shields are declared but there is no safety provider; add one under "
+                              "providers.safety (e.g. provider_type: inline::llama-guard)")
         graph: dict[Api, set[Api]] = {api: set() for api in present}
         for api, entries in by_api.items():
             for entry, spec in entries:
@@ -131,6 +136,13 @@ class Stack:
 
             self.conversations = ConversationsService(self.store)
             return self.conversations
+        if api == Api.safety:
+            from vistack.safety.service import SafetyService
+            from vistack.safety.shields import ShieldCatalog
+
+            self.safety = SafetyService(ShieldCatalog(self.store, providers),  # type: ignore[arg-type]
+                                        self.config.safety.guardrails)
+            return self.safety
         # An API served by exactly one provider (responses, safety, ...) is that provider.
         return next(iter(providers.values()), None)
 
@@ -178,6 +190,8 @@ class Stack:
                 await self.models.load(self.config.models)
             elif api == Api.vector_io and self.vector_stores is not None:
                 await self.vector_stores.start()
+            elif api == Api.safety and self.safety is not None:
+                await self.safety.shields.load(self.config.shields, self.config.safety.default_shield_id)
         log.info("stack '%s' started with providers: %s", self.config.distro_name, ", ".join(self.providers))
 
     async def stop(self) -> None:

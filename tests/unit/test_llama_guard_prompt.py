@@ -88,11 +88,13 @@ def test_verdicts_become_llama_stack_shield_and_moderation_shapes() -> None:
     assert shield_response(parse_verdict("safe")).model_dump() == {"violation": None}
     blocked = shield_response(parse_verdict("unsafe\nS1,S10")).model_dump(mode="json")
     assert blocked == {"violation": {"violation_level": "error", "user_message": REFUSAL,
-                                     "metadata": {"violation_type": "S1,S10"}}}
+                                     "metadata": {"violation_type": "S1,S10", "categories": [
+                                         "Violent Crimes", "Hate", "violence", "illicit/violent", "hate"]}}}
     result = moderation_result(parse_verdict("unsafe\nS10"))
     assert result.flagged and result.categories["Hate"] and not result.categories["Violent Crimes"]
     assert result.category_scores["Hate"] == 1.0 and result.category_applied_input_types["Hate"] == ["text"]
-    assert len(result.categories) == 14 and result.metadata == {"violation_type": ["S10"]}
+    assert len(result.categories) == 14 + 13 and result.categories["hate"] and not result.categories["violence"]
+    assert result.metadata == {"violation_type": ["S10"]}
     clean = moderation_result(parse_verdict("safe"))
     assert not clean.flagged and not any(clean.categories.values()) and clean.user_message is None
     with pytest.raises(ValueError, match="policy"):

@@ -17,12 +17,14 @@ from .inference import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChatMessage,
     Completion,
     CompletionRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
 )
 from .models import Model
+from .safety import ModerationObjectResults, RunShieldResponse, Shield, moderation_result_from_violation
 
 
 @dataclass
@@ -229,3 +231,44 @@ class FilesProvider(Provider):
 
     async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
         raise NotImplementedError
+
+
+# ----- safety -------------------------------------------------------------------------------------
+
+
+class SafetyProvider(Provider):
+    """Runs shields: a guard model, a classifier or a scanner judging messages.
+
+    A shield is handed over whole (``provider_resource_id`` names the model or
+    checkpoint, ``params`` the per-shield settings); the safety service has
+    already looked it up and checked access. ``run_shield`` judges the
+    conversation's *last* message in its context. ``run_moderation`` judges
+    each input on its own and returns one result per input, in order (as
+    OpenAI's ``/v1/moderations`` does). A guard that cannot run (weights
+    missing, engine down) raises ``ServiceUnavailableError`` naming what it
+    tried: a shield never passes silently.
+    """
+
+    api = Api.safety
+
+    async def register_shield(self, shield: Shield) -> Shield:
+        """Check (cheaply) that this provider can run ``shield``; may fill ``provider_resource_id``."""
+        return shield
+
+    async def unregister_shield(self, shield: Shield) -> None:
+        """Forget ``shield``; free what it loaded."""
+
+    async def run_shield(self, shield: Shield, messages: list[ChatMessage]) -> RunShieldResponse:
+        raise NotImplementedError
+
+    async def run_moderation(self, shield: Shield, inputs: list[str]) -> list[ModerationObjectResults]:
+        """Default: each input as one user message through ``run_shield``, the violation as the shield's category."""
+        results = []
+        for text in inputs:
+            response = await self.run_shield(shield, [ChatMessage(role="user", content=text)])
+            results.append(moderation_result_from_violation(response.violation, self.moderation_category(shield)))
+        return results
+
+    def moderation_category(self, shield: Shield) -> str:
+        """The category name a violation of ``shield`` is reported under in moderation results."""
+        return shield.identifier

@@ -70,6 +70,22 @@ class OutputTextDoneEvent(ResponseEvent):
     logprobs: list[TokenLogprob] = []
 
 
+class RefusalDeltaEvent(ResponseEvent):
+    type: Literal["response.refusal.delta"] = "response.refusal.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class RefusalDoneEvent(ResponseEvent):
+    type: Literal["response.refusal.done"] = "response.refusal.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    refusal: str
+
+
 class AnnotationAddedEvent(ResponseEvent):
     type: Literal["response.output_text.annotation.added"] = "response.output_text.annotation.added"
     item_id: str

@@ -514,6 +514,44 @@ class ResponseUsage(BaseModel):
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled", "incomplete"]
 
 
+class ModerationResult(BaseModel):
+    """OpenAI's moderation result for a response's input or output (``type: moderation_result``)."""
+
+    type: Literal["moderation_result"] = "moderation_result"
+    model: str
+    flagged: bool
+    categories: dict[str, bool] = Field(default_factory=dict)
+    category_scores: dict[str, float] = Field(default_factory=dict)
+    category_applied_input_types: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ModerationError(BaseModel):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+class ResponseModeration(BaseModel):
+    """OpenAI's ``response.moderation``: what the input and output shields found."""
+
+    input: ModerationResult | ModerationError
+    output: ModerationResult | ModerationError
+
+
+class GuardrailResult(BaseModel):
+    """What a guardrail did in a response (vistack extension): the input was refused, the answer was replaced
+    by a refusal, or a retrieved page was kept from the model. Only shields that flagged something appear."""
+
+    stage: Literal["input", "output", "retrieved"]
+    shield_id: str
+    action: Literal["refused", "dropped"]
+    violation_type: Any = None
+    user_message: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    page: int | None = None
+
+
 class ResponseObject(BaseModel):
     id: str
     object: Literal["response"] = "response"
@@ -549,6 +587,10 @@ class ResponseObject(BaseModel):
     prompt: Prompt | None = None
     store: bool = True
     user: str | None = None
+    moderation: ResponseModeration | None = Field(
+        default=None, description="OpenAI's moderation of the input and output, when guardrails ran")
+    guardrail_results: list[GuardrailResult] | None = Field(
+        default=None, description="vistack extension: each shield that flagged something, and what it did")
 
     @property
     def output_text(self) -> str:

@@ -70,3 +70,20 @@ class ModerationObject(BaseModel):
     id: str
     model: str
     results: list[ModerationObjectResults]
+
+
+def moderation_result_from_violation(
+    violation: SafetyViolation | None, category: str, input_type: str = "text"
+) -> ModerationObjectResults:
+    """A moderation result for a shield that knows one category (a classifier or scanner): flagged
+    when it reported a violation, with that violation's message and metadata (Llama Stack's
+    ``ShieldToModerationMixin`` does the same)."""
+    flagged = violation is not None and violation.violation_level == ViolationLevel.error
+    return ModerationObjectResults(
+        flagged=flagged,
+        categories={category: flagged},
+        category_scores={category: 1.0 if flagged else 0.0},
+        category_applied_input_types={category: [input_type] if flagged else []},
+        user_message=violation.user_message if violation is not None else None,
+        metadata=dict(violation.metadata) if violation is not None else {},
+    )

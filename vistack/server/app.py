@@ -19,6 +19,7 @@ from vistack.server.routes import (
     models,
     providers,
     responses,
+    safety,
     vector_stores,
 )
 from vistack.stack import Stack
@@ -45,7 +46,8 @@ def create_app(config: StackConfig, stack: Stack | None = None) -> FastAPI:
     app.state.stack = stack
     install_error_handlers(app)
     for router in (inspect.router, providers.router, models.router, inference.router, files.router,
-                   vector_stores.router, vector_stores.io_router, conversations.router, responses.router):
+                   vector_stores.router, vector_stores.io_router, conversations.router, responses.router,
+                   safety.router):
         app.include_router(router)
     if config.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["*"], allow_headers=["*"])

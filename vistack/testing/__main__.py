@@ -1,4 +1,4 @@
-"""``python -m vistack.testing tiny-mllama|tiny-llama|tiny-cross-encoder DIR``: write a tiny offline model."""
+"""``python -m vistack.testing KIND DIR``: write a tiny offline model (tiny-mllama, tiny-llama, ...)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
+from .tiny_classifier import build_tiny_prompt_guard
 from .tiny_models import build_tiny_cross_encoder, build_tiny_llama, build_tiny_mllama
 
 _BUILDERS = {
     "tiny-mllama": build_tiny_mllama,
     "tiny-llama": build_tiny_llama,
     "tiny-cross-encoder": build_tiny_cross_encoder,
+    "tiny-prompt-guard": build_tiny_prompt_guard,
 }
 
 

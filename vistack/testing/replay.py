@@ -18,7 +18,8 @@ Load it from a distribution YAML as an external provider::
 
 Script lines are ``{"text": ...}`` (taken in order, one per call) or ``{"match": "substring",
 "text": ...}`` (taken only by a call whose last user/tool message contains the substring; the first
-such line wins). Each line is used once; an exhausted script answers ``default_text``. The file is
+such line wins). Each line is used once unless it says ``"repeat": true`` (a guard double answering
+``unsafe`` to every call that mentions a trigger word); an exhausted script answers ``default_text``. The file is
 re-read on every call (tests rewrite it between requests); used lines are tracked per file content.
 Tokens are whitespace-separated words: ``max_tokens`` cuts the text (finish ``length``, no tool
 call) and usage counts words. With ``tools`` offered (and tool_choice not ``none``) a text that
@@ -183,7 +184,7 @@ class ReplayInferenceProvider(InferenceProvider):
         free = [(i, line) for i, line in enumerate(lines) if i not in used]
         pick = next(((i, ln) for i, ln in free if ln.get("match") and ln["match"] in asking), None)
         pick = pick or next(((i, ln) for i, ln in free if not ln.get("match")), None)
-        if pick is not None:
+        if pick is not None and not pick[1].get("repeat"):
             used.add(pick[0])
         text = pick[1]["text"] if pick else self.config.default_text
         self._log({**entry, "script_line": pick[0] + 1 if pick else None, "output": text})

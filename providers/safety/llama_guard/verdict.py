@@ -66,24 +66,56 @@ def shield_response(verdict: Verdict) -> RunShieldResponse:
         violation=SafetyViolation(
             violation_level=ViolationLevel.error,
             user_message=REFUSAL,
-            metadata={"violation_type": ",".join(verdict.codes)},
+            metadata={"violation_type": ",".join(verdict.codes), "categories": category_names(verdict.codes)},
         )
     )
 
 
+def category_names(codes: list[str]) -> list[str]:
+    """The Llama Guard and OpenAI category names the codes stand for (what moderation objects key on)."""
+    names = [CATEGORIES[c] for c in codes if c in CATEGORIES]
+    names += [n for c in codes for n in OPENAI_CATEGORIES.get(c, ())]
+    return list(dict.fromkeys(names))
+
+
+OPENAI_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "S1": ("violence", "illicit/violent"),
+    "S2": ("illicit",),
+    "S3": ("sexual",),
+    "S4": ("sexual/minors",),
+    "S5": ("harassment",),
+    "S9": ("violence", "illicit/violent"),
+    "S10": ("hate",),
+    "S11": ("self-harm",),
+    "S12": ("sexual",),
+}
+"""OpenAI moderation categories each S-code implies, so clients written for OpenAI's categories read a Llama
+Guard verdict; S6-S8, S13, S14 have no OpenAI counterpart and appear under their Llama Guard names only."""
+
+OPENAI_CATEGORY_NAMES: tuple[str, ...] = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
+
+
 def moderation_result(verdict: Verdict, input_type: str = "text") -> ModerationObjectResults:
-    """One ``/v1/moderations`` result: every Llama Guard category as a key (Llama Stack uses the category
-    names, not OpenAI's), flagged ones scored 1.0 with the input type that triggered them."""
+    """One ``/v1/moderations`` result: every Llama Guard category by name (as Llama Stack reports them) and
+    every OpenAI category, flagged ones scored 1.0 with the input type that triggered them.
+
+    A guard that answered nothing readable under a fail-closed policy is flagged with no category set and
+    ``metadata.violation_type == ["unparseable"]``.
+    """
     if verdict.status == "unparseable":
         raise ValueError("an unparseable verdict needs the provider's policy applied before it becomes a result")
-    flagged = set(verdict.codes)
+    codes = set(verdict.codes)
+    flagged_names = set(category_names(verdict.codes))
+    names = [*CATEGORIES.values(), *OPENAI_CATEGORY_NAMES]
     return ModerationObjectResults(
-        flagged=bool(flagged),
-        categories={name: code in flagged for code, name in CATEGORIES.items()},
-        category_scores={name: 1.0 if code in flagged else 0.0 for code, name in CATEGORIES.items()},
-        category_applied_input_types={
-            name: [input_type] if code in flagged else [] for code, name in CATEGORIES.items()
-        },
-        user_message=REFUSAL if flagged else None,
-        metadata={"violation_type": list(verdict.codes)} if flagged else {},
+        flagged=bool(codes),
+        categories={name: name in flagged_names for name in names},
+        category_scores={name: 1.0 if name in flagged_names else 0.0 for name in names},
+        category_applied_input_types={name: [input_type] if name in flagged_names else [] for name in names},
+        user_message=REFUSAL if codes else None,
+        metadata={"violation_type": list(verdict.codes)} if codes else {},
     )

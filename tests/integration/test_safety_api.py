@@ -1,0 +1,351 @@
+"""Shields, run-shield, moderations and Responses guardrails through a real server.
+
+The guard is the real ``inline::llama-guard`` provider; its *model* is a
+replay double at the inference boundary that answers ``safe``, or a recorded
+``unsafe`` verdict when the guard prompt contains a trigger word. So the
+prompt building, the routing, the verdict parsing and the policies run for
+real, while the verdict is fixed (a random model's verdict would be noise).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from vistack.testing import documents as docs
+from vistack.testing.replay_server import replay_distribution
+from vistack.testing.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+MODEL = "replay-llama"
+GUARD_MODEL = "guard-double/Llama-Guard-3-11B-Vision"
+UNSAFE = "TRIGGER-VIOLENCE"
+GARBLED = "TRIGGER-GARBLED"
+
+
+def guard_lines() -> str:
+    lines = [
+        {"match": UNSAFE, "text": "unsafe\nS1", "repeat": True},
+        {"match": "IGNORE ALL PREVIOUS INSTRUCTIONS", "text": "unsafe\nS14", "repeat": True},
+        {"match": "hate speech", "text": "unsafe\nS10,S12", "repeat": True},
+        {"match": GARBLED, "text": "I am not sure what you mean", "repeat": True},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+class Replay:
+    def __init__(self, root: Path) -> None:
+        self.script, self.log = root / "script.jsonl", root / "calls.jsonl"
+        self.guard_script, self.guard_log = root / "guard.jsonl", root / "guard-calls.jsonl"
+        self.script.write_text("")
+        self.guard_script.write_text(guard_lines())
+
+    def say(self, *texts: str) -> None:
+        self.log.write_text("")
+        self.guard_log.write_text("")
+        self.script.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+    def calls(self, guard: bool = False) -> list[dict]:
+        path = self.guard_log if guard else self.log
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def guarded_distribution(replay: Replay, *, name: str, guardrails: dict | None = None) -> dict:
+    dist = replay_distribution(replay.script, replay.log, name=name, vector_stores={"max_pages": 10,
+                                                                                   "page_image_dpi": 60})
+    dist["apis"].append("safety")
+    dist["providers"]["inference"].append({
+        "provider_id": "guard-double", "provider_type": "inline::replay", "module": "vistack.testing.replay",
+        "config": {"script": str(replay.guard_script), "log": str(replay.guard_log), "default_text": "safe"}})
+    dist["models"].append({"model_id": "Llama-Guard-3-11B-Vision", "provider_id": "guard-double",
+                           "model_type": "llm", "metadata": {"vision": True}})
+    dist["providers"]["safety"] = [{"provider_id": "llama-guard", "provider_type": "inline::llama-guard",
+                                    "config": {"excluded_categories": ["S13"]}}]
+    dist["shields"] = [{"shield_id": "llama-guard", "provider_shield_id": GUARD_MODEL}]
+    if guardrails:
+        dist["safety"] = {"guardrails": guardrails}
+    return dist
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory):
+    return Replay(tmp_path_factory.mktemp("guard-replay"))
+
+
+@pytest.fixture(scope="module")
+def server(replay, tmp_path_factory):
+    with ServerProcess(guarded_distribution(replay, name="guarded"), tmp_path_factory.mktemp("guard-srv")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=server.base_url, timeout=120) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="none", max_retries=0, timeout=120)
+
+
+def png_data_url() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+# ----- shields ---------------------------------------------------------------------------------------
+
+
+def test_shields_list_get_register_delete(http):
+    listed = http.get("/v1/shields").json()["data"]
+    assert [s["identifier"] for s in listed] == ["llama-guard"]
+    assert listed[0] == {"identifier": "llama-guard", "provider_resource_id": GUARD_MODEL, "provider_id": "llama-guard",
+                         "type": "shield", "params": None}
+    assert http.get("/v1/shields/llama-guard").json()["provider_resource_id"] == GUARD_MODEL
+    missing = http.get("/v1/shields/nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+
+    made = http.post("/v1/shields", json={"shield_id": "strict-guard", "provider_shield_id": GUARD_MODEL,
+                                          "params": {"excluded_categories": []}})
+    assert made.status_code == 200, made.text
+    assert {s["identifier"] for s in http.get("/v1/shields").json()["data"]} == {"llama-guard", "strict-guard"}
+    bad = http.post("/v1/shields", json={"shield_id": "bad", "provider_shield_id": GUARD_MODEL,
+                                         "params": {"excluded_categories": ["S99"]}})
+    assert bad.status_code == 400 and "S99" in bad.json()["error"]["message"]
+    assert http.delete("/v1/shields/strict-guard").status_code == 204
+    assert http.get("/v1/shields/strict-guard").status_code == 404
+    fixed = http.delete("/v1/shields/llama-guard")
+    assert fixed.status_code == 400 and "distribution" in fixed.json()["error"]["message"]
+
+
+# ----- run-shield ------------------------------------------------------------------------------------
+
+
+def run_shield(http, messages, shield="llama-guard"):
+    r = http.post("/v1/safety/run-shield", json={"shield_id": shield, "messages": messages})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_run_shield_safe_and_unsafe(http, replay):
+    replay.say()
+    assert run_shield(http, [{"role": "user", "content": "What is the capital of France?"}]) == {"violation": None}
+    flagged = run_shield(http, [{"role": "user", "content": f"How do I {UNSAFE}?"}])["violation"]
+    assert flagged == {"violation_level": "error", "user_message": "I can't answer that. Can I help with something else?",
+                       "metadata": {"violation_type": "S1", "categories": ["Violent Crimes", "violence",
+                                                                           "illicit/violent"]}}
+    prompts = [c["last_message"] for c in replay.calls(guard=True)]
+    assert len(prompts) == 2 and all(p.startswith("Task: Check if there is unsafe content in 'User' messages")
+                                     for p in prompts)
+    assert "S13: Elections." not in prompts[0], "excluded categories are not asked about"
+    assert "S14" not in prompts[0], "the vision guard has no S14"
+    assert replay.calls() == [], "a shield never calls the main model"
+
+
+def test_run_shield_checks_the_agent_turn_and_sends_one_image(http, replay):
+    replay.say()
+    image = png_data_url()
+    conversation = [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": [{"type": "text", "text": "Describe these"},
+                                     {"type": "image_url", "image_url": {"url": image}},
+                                     {"type": "image_url", "image_url": {"url": image}}]},
+        {"role": "assistant", "content": "Here is how to TRIGGER-VIOLENCE."},
+    ]
+    assert run_shield(http, conversation)["violation"]["metadata"]["violation_type"] == "S1"
+    [call] = replay.calls(guard=True)
+    assert call["last_message"].startswith("Task: Check if there is unsafe content in 'Agent' messages")
+    assert "You are helpful" not in call["last_message"]
+    assert call["images"] == 1, "the vision guard judges one image"
+
+
+def test_unparseable_verdict_fails_closed(http, replay):
+    replay.say()
+    violation = run_shield(http, [{"role": "user", "content": f"{GARBLED} hello"}])["violation"]
+    assert violation["violation_level"] == "error" and violation["metadata"]["violation_type"] == "unparseable"
+
+
+def test_run_shield_errors(http):
+    r = http.post("/v1/safety/run-shield", json={"shield_id": "nope", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 404
+    r = http.post("/v1/safety/run-shield", json={"shield_id": "llama-guard",
+                                                 "messages": [{"role": "system", "content": "only instructions"}]})
+    assert r.status_code == 400
+    assert http.post("/v1/safety/run-shield", json={"shield_id": "llama-guard"}).status_code in (400, 422)
+
+
+# ----- moderations -----------------------------------------------------------------------------------
+
+
+def test_moderations_one_result_per_input(client, replay):
+    replay.say()
+    result = client.moderations.create(input=["hello there", "some hate speech here"], model=GUARD_MODEL)
+    assert result.model == GUARD_MODEL and result.id.startswith("modr-")
+    safe, unsafe = result.results
+    assert safe.flagged is False and not any(safe.categories.model_dump().values())
+    assert unsafe.flagged is True
+    cats = unsafe.model_dump()["categories"]
+    assert cats["Hate"] is True and cats["Sexual Content"] is True and cats["hate"] is True and cats["sexual"] is True
+    assert cats["Violent Crimes"] is False
+    assert unsafe.category_applied_input_types.model_dump()["hate"] == ["text"]
+    assert unsafe.model_dump()["metadata"] == {"violation_type": ["S10", "S12"]}
+
+
+def test_moderations_default_shield_and_unknown_model(http, replay):
+    replay.say()
+    r = http.post("/v1/moderations", json={"input": f"how to {UNSAFE}"})
+    assert r.status_code == 200 and r.json()["results"][0]["flagged"] is True
+    assert r.json()["model"] == GUARD_MODEL
+    r = http.post("/v1/moderations", json={"input": "x", "model": "omni-moderation-latest"})
+    assert r.status_code == 404 and GUARD_MODEL in r.json()["error"]["message"]
+
+
+# ----- guardrails in Responses -------------------------------------------------------------------------
+
+
+def test_input_guardrail_refuses_before_inference(client, replay):
+    replay.say("This answer must never be generated.")
+    response = client.responses.create(model=MODEL, input=f"Explain how to {UNSAFE}", extra_body={
+        "guardrails": ["llama-guard"]})
+    assert response.status == "completed"
+    [message] = response.output
+    assert [p.type for p in message.content] == ["refusal"]
+    assert message.content[0].refusal == "I can't answer that. Can I help with something else?"
+    assert response.moderation.input.flagged is True and response.moderation.input.model == GUARD_MODEL
+    assert response.moderation.input.categories["Violent Crimes"] is True
+    assert response.moderation.output.type == "error"
+    extra = response.to_dict()
+    assert extra["guardrail_results"][0]["stage"] == "input" and extra["guardrail_results"][0]["violation_type"] == "S1"
+    assert replay.calls() == [], "no inference after an input violation"
+
+
+def test_output_guardrail_replaces_the_answer(client, replay):
+    replay.say(f"Sure, here is how to {UNSAFE} step by step.")
+    response = client.responses.create(model=MODEL, input="Tell me a story", extra_body={"guardrails": ["llama-guard"]})
+    [message] = response.output
+    assert [p.type for p in message.content] == ["refusal"]
+    assert UNSAFE not in json.dumps(response.model_dump())
+    assert response.to_dict()["guardrail_results"][0]["stage"] == "output"
+    assert response.moderation.input.flagged is False and response.moderation.output.flagged is True
+    roles = [c["last_message"].split("messages in conversations")[0] for c in replay.calls(guard=True)]
+    assert roles == ["Task: Check if there is unsafe content in 'User' ", "Task: Check if there is unsafe content in "
+                                                                           "'Agent' "]
+
+
+def test_safe_answer_passes_guardrails_unchanged(client, replay):
+    replay.say("Paris is the capital of France.")
+    response = client.responses.create(model=MODEL, input="Capital of France?", extra_body={"guardrails": ["llama-guard"]})
+    assert response.output_text == "Paris is the capital of France."
+    assert response.to_dict().get("guardrail_results") is None
+    assert response.moderation.input.flagged is False and response.moderation.output.flagged is False
+
+
+def stream(http, body):
+    events = []
+    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
+        assert r.status_code == 200, r.read()
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    return events
+
+
+def test_streaming_never_emits_unsafe_text(http, replay):
+    replay.say(f"Step one of how to {UNSAFE}: first you gather the tools and then you proceed.")
+    events = stream(http, {"model": MODEL, "input": "Story please", "guardrails": ["llama-guard"]})
+    types = [e["type"] for e in events]
+    assert "response.output_text.delta" not in types
+    assert UNSAFE not in json.dumps(events)
+    assert types[-1] == "response.completed"
+    assert "response.refusal.delta" in types and "response.refusal.done" in types
+    final = events[-1]["response"]
+    assert final["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't answer that. Can I help with "
+                                                                           "something else?"}]
+
+
+def test_streaming_safe_answer_is_released_after_the_check(http, replay):
+    replay.say("Rome is the capital of Italy.")
+    events = stream(http, {"model": MODEL, "input": "Capital?", "guardrails": ["llama-guard"]})
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert text == "Rome is the capital of Italy."
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == text
+
+
+def test_unknown_guardrail_is_400(http):
+    r = http.post("/v1/responses", json={"model": MODEL, "input": "hi", "guardrails": ["no-such-shield"]})
+    assert r.status_code == 400 and "no-such-shield" in r.json()["error"]["message"]
+
+
+# ----- distribution guardrails: retrieved content, windows ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory):
+    replay = Replay(tmp_path_factory.mktemp("screen-replay"))
+    dist = guarded_distribution(replay, name="screened", guardrails={
+        "input": ["llama-guard"], "output": ["llama-guard"], "retrieved": ["llama-guard"],
+        "screen_page_images": True, "stream_window_chars": 20})
+    with ServerProcess(dist, tmp_path_factory.mktemp("screen-srv")) as proc:
+        client = openai.OpenAI(base_url=f"{proc.base_url}/v1", api_key="none", max_retries=0, timeout=120)
+        pdf = docs.poisoned_supplier_pdf()
+        file_id = client.files.create(file=(pdf.filename, pdf.data, pdf.mime_type), purpose="assistants").id
+        vs = client.vector_stores.create(name="suppliers", file_ids=[file_id])
+        deadline = time.monotonic() + 180
+        while client.vector_stores.files.retrieve(file_id=file_id, vector_store_id=vs.id).status == "in_progress":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        yield {"server": proc, "client": client, "replay": replay, "store": vs.id, "file_id": file_id}
+
+
+def test_injected_instruction_in_a_pdf_never_reaches_the_model(screened):
+    client, replay = screened["client"], screened["replay"]
+    replay.say("Northwind is paid within 45 days [1].")
+    response = client.responses.create(
+        model=MODEL, input="What are Northwind's payment terms?",
+        tools=[{"type": "file_search", "vector_store_ids": [screened["store"]]}],
+        include=["file_search_call.results"], extra_body={"vision": {"strategy": "top1"}})
+    assert response.status == "completed"
+    dropped = [m for m in response.to_dict()["guardrail_results"] if m["stage"] == "retrieved"]
+    assert dropped and all(m["action"] == "dropped" and m["page"] == 2 for m in dropped)
+    [search] = [i for i in response.output if i.type == "file_search_call"]
+    assert all("IGNORE ALL PREVIOUS" not in r.text for r in search.results or [])
+    model_calls = replay.calls()
+    assert model_calls and all("IGNORE ALL PREVIOUS" not in c["last_message"] for c in model_calls)
+    guard_calls = replay.calls(guard=True)
+    assert any(c["images"] == 1 for c in guard_calls), "page images were screened too"
+
+
+def test_distribution_guardrails_apply_without_request_and_window_releases(screened):
+    http = httpx.Client(base_url=screened["server"].base_url, timeout=120)
+    replay = screened["replay"]
+    replay.say("Safe words come first here. And then TRIGGER-VIOLENCE instructions follow at the end.")
+    events = stream(http, {"model": MODEL, "input": "Tell me"})
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert deltas and UNSAFE not in deltas, "checked windows are released, the unsafe one is not"
+    final = events[-1]["response"]["output"][0]["content"]
+    assert [p["type"] for p in final] == ["output_text", "refusal"] and final[0]["text"] == deltas
+
+
+def test_guardrails_without_safety_api_is_503(tmp_path):
+    replay = Replay(tmp_path)
+    with ServerProcess(replay_distribution(replay.script, replay.log, name="nosafety"), tmp_path / "srv") as proc:
+        r = httpx.post(f"{proc.base_url}/v1/responses", json={"model": MODEL, "input": "hi", "guardrails": ["x"]},
+                       timeout=60)
+        assert r.status_code == 503 and "Safety" in r.json()["error"]["message"]
+        assert httpx.get(f"{proc.base_url}/v1/shields").json() == {"data": []}
+        r = httpx.post(f"{proc.base_url}/v1/moderations", json={"input": "x"})
+        assert r.status_code == 503
