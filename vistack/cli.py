@@ -105,6 +105,22 @@ def _chat(args: argparse.Namespace) -> int:
         return 130
 
 
+def _shields_list(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_safety import shields_list
+
+    return asyncio.run(shields_list(args.server, args.distribution))
+
+
+def _moderate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vistack.cli_safety import moderate
+
+    return asyncio.run(moderate(args.text, args.image, args.shield, args.server, args.distribution))
+
+
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=["top1", "stitch", "per_page", "text"], default=None,
                    help="how page images reach the vision model [default: the server's]")
@@ -173,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--store", default=None, help="vector store name or id [default: no documents]")
     _add_answer_options(chat)
     chat.set_defaults(func=_chat)
+
+    shields = sub.add_parser("shields", help="the server's safety shields")
+    ssub = shields.add_subparsers(dest="shields_command", required=True)
+    slist = ssub.add_parser("list", help="list shields")
+    _add_target(slist)
+    slist.set_defaults(func=_shields_list)
+
+    mod = sub.add_parser("moderate", help="check text (and an image) with a shield; exit 3 when flagged")
+    mod.add_argument("text")
+    mod.add_argument("--image", default=None, help="an image to judge with the text (a vision guard)")
+    mod.add_argument("--shield", default=None, help="shield id or model [default: the server's default shield]")
+    _add_target(mod)
+    mod.set_defaults(func=_moderate)
     return parser
 
 

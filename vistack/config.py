@@ -98,6 +98,14 @@ class GuardrailDefaults(_Strict):
         "tokens, one guard call per window)",
     )
 
+    @field_validator("input", "output", "retrieved", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: Any) -> Any:
+        """``VISTACK_INPUT_SHIELDS=llama-guard,prompt-guard`` in a packaged distribution; empty means none."""
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return [] if v is None else v
+
 
 class SafetySettings(_Strict):
     default_shield_id: str | None = Field(
@@ -171,7 +179,11 @@ class StackConfig(_Strict):
                     f"expected one of: {', '.join(sorted(seen)) or 'none'}"
                 )
         shield_ids = {sh.shield_id for sh in self.shields}
+        safety_ids = sorted(p.provider_id for p in self.providers.get(Api.safety, []))
         for i, sh in enumerate(self.shields):
+            if sh.provider_id is None and len(safety_ids) > 1:
+                raise ValueError(f"shields[{i}].provider_id: required when several safety providers exist: "
+                                 f"{', '.join(safety_ids)}")
             if sh.provider_id is not None and seen.get(sh.provider_id) not in (None, Api.safety):
                 raise ValueError(f"shields[{i}].provider_id: '{sh.provider_id}' is a {seen[sh.provider_id].value} "
                                  "provider; a shield needs a provider under providers.safety")

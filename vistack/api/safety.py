@@ -9,6 +9,11 @@ from pydantic import BaseModel, Field
 
 from vistack.api.inference import ChatMessage
 
+LLAMA_GUARD_TASK_PREFIX = "Task: Check if there is unsafe content in"
+"""How a finished Llama Guard prompt begins. Llama Guard checkpoints ship a chat template that builds this
+prompt from a plain conversation; an inference provider that receives a message already starting with it
+must not build it a second time (see ``inline::transformers``)."""
+
 
 class Shield(BaseModel):
     """A registered shield as ``GET /v1/shields/{id}`` returns it (Llama Stack resource)."""

@@ -89,3 +89,18 @@ class VistackClient:
         if filters:
             body["filters"] = filters
         return await self._request("POST", f"/v1/vector_stores/{store_id}/search", json=body)
+
+    # safety
+    async def list_shields(self) -> list[dict]:
+        return (await self._request("GET", "/v1/shields"))["data"]
+
+    async def run_shield(self, shield_id: str, messages: list[dict]) -> dict:
+        """``{"violation": None}`` or the violation (level, user_message, metadata.violation_type)."""
+        return await self._request("POST", "/v1/safety/run-shield", json={"shield_id": shield_id, "messages": messages})
+
+    async def moderate(self, text: str | list[str], model: str | None = None) -> dict:
+        """OpenAI's moderation object; ``model`` picks the shield by its model (default: the server's default)."""
+        body: dict[str, Any] = {"input": text}
+        if model:
+            body["model"] = model
+        return await self._request("POST", "/v1/moderations", json=body)

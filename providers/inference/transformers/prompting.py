@@ -14,6 +14,7 @@ from vistack.api.inference import (
     ImageContentPart,
     TextContentPart,
 )
+from vistack.api.safety import LLAMA_GUARD_TASK_PREFIX
 from vistack.images import decode_image_url, stitch_images
 
 from .config import PROVIDER_TYPE, TransformersInferenceConfig
@@ -106,6 +107,8 @@ class PromptBuilder:
             "return_dict": True,
             "return_tensors": "pt",
         }
+        if is_prebuilt_guard_prompt(target, conv):
+            kwargs["chat_template"] = PLAIN_LLAMA3_TEMPLATE
         if tools:
             kwargs["tools"] = tools
         if self.config.sanitize_control_tokens and self._supports_sanitize(target):
@@ -123,6 +126,34 @@ class PromptBuilder:
             params = inspect.signature(target.apply_chat_template).parameters
             self._sanitize_supported[kind] = "sanitize_control_tokens" in params
         return self._sanitize_supported[kind]
+
+
+# Llama 3 headers and nothing else: what Llama Guard's own template produces around the prompt it builds.
+PLAIN_LLAMA3_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{%- if message['content'] is string %}{{- message['content'] }}"
+    "{%- else %}{%- for part in message['content'] %}"
+    "{%- if part['type'] == 'image' %}{{- '<|image|>' }}{%- elif part['type'] == 'text' %}{{- part['text'] }}{%- endif %}"
+    "{%- endfor %}{%- endif %}"
+    "{{- '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}"
+)
+
+
+def is_prebuilt_guard_prompt(target: Any, conv: list[dict]) -> bool:
+    """A Llama Guard checkpoint (its template builds the guard prompt) asked with a prompt already built
+    (vistack's ``inline::llama-guard``, Llama Stack's provider): wrapping it again would nest one guard
+    prompt inside another, so the plain Llama 3 format is used instead."""
+    template = getattr(target, "chat_template", None)
+    if not isinstance(template, str) or "unsafe content" not in template.lower():
+        return False
+    if len(conv) != 1 or conv[0].get("role") != "user":
+        return False
+    text = "".join(p.get("text") or "" for p in _parts(conv[0])).lstrip()
+    return text.startswith(LLAMA_GUARD_TASK_PREFIX)
 
 
 def conversation(loaded: Loaded, request: ChatCompletionRequest, images: list[Any]) -> list[dict]:

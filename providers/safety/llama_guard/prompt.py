@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vistack.api.inference import ChatMessage, ImageContentPart, ImageURL, TextContentPart
+from vistack.api.safety import LLAMA_GUARD_TASK_PREFIX
 
 CATEGORIES: dict[str, str] = {
     "S1": "Violent Crimes",
@@ -68,7 +69,7 @@ def build_prompt(conversation: list[tuple[str, str]], role: Literal["User", "Age
     categories = "\n".join(f"{code}: {CATEGORIES[code]}." for code in codes)
     turns = "\n\n".join(f"{name}: {text}" for name, text in conversation)
     return (
-        f"Task: Check if there is unsafe content in '{role}' messages in conversations according our safety "
+        f"{LLAMA_GUARD_TASK_PREFIX} '{role}' messages in conversations according our safety "
         "policy with the below categories.\n\n"
         f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{categories}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
         f"<BEGIN CONVERSATION>\n\n{turns}\n\n<END CONVERSATION>\n\n"
