@@ -115,12 +115,17 @@ def tiny_distribution(
     documents: bool = False,
     vector_stores: dict[str, Any] | None = None,
     responses: dict[str, Any] | None = None,
+    guard: bool = False,
+    prompt_guard_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """A distribution with the tiny Mllama, MiniLM embeddings and a model whose weights are missing.
 
     ``documents=True`` adds files and vector stores: embedded Chroma, or a
     Chroma server when ``chroma_url`` is given. Every such distribution has the
-    Responses API (``responses`` is its provider config).
+    Responses API (``responses`` is its provider config). ``guard=True`` adds the
+    safety API with a ``llama-guard`` shield whose guard model is the tiny Mllama
+    (``tiny-guard``); ``prompt_guard_dir`` adds a ``prompt-guard`` shield on that
+    tiny classifier checkpoint.
     """
     apis = ["inference", "responses"]
     providers: dict[str, Any] = {
@@ -133,10 +138,28 @@ def tiny_distribution(
         providers["vector_io"] = [chroma]
         providers["files"] = [{"provider_id": "localfs", "provider_type": "inline::localfs",
                                "config": {"max_file_bytes": 20 * 1024 * 1024}}]
+    guard_models: list[dict[str, Any]] = []
+    shields: list[dict[str, Any]] = []
+    if guard or prompt_guard_dir:
+        apis.append("safety")
+        providers["safety"] = []
+    if guard:
+        providers["safety"].append({"provider_id": "llama-guard", "provider_type": "inline::llama-guard",
+                                    "config": {}})
+        guard_models.append({"model_id": "tiny-guard", "provider_id": "transformers",
+                             "provider_model_id": str(model_dir), "model_type": "llm", "metadata": {"vision": True}})
+        shields.append({"shield_id": "llama-guard", "provider_id": "llama-guard",
+                        "provider_shield_id": "transformers/tiny-guard"})
+    if prompt_guard_dir:
+        providers["safety"].append({"provider_id": "prompt-guard", "provider_type": "inline::prompt-guard",
+                                    "config": {"device": "cpu"}})
+        shields.append({"shield_id": "prompt-guard", "provider_id": "prompt-guard",
+                        "provider_shield_id": str(prompt_guard_dir)})
     return {
         "version": 2,
         "distro_name": name,
         "apis": apis,
+        "shields": shields,
         "vector_stores": vector_stores or {},
         "providers": {
             **providers,
@@ -153,6 +176,7 @@ def tiny_distribution(
              "provider_model_id": "/nonexistent/vistack-weights/Llama-3.2-11B-Vision-Instruct", "model_type": "llm"},
             {"model_id": "all-MiniLM-L6-v2", "provider_id": "sentence-transformers", "model_type": "embedding",
              "metadata": {"embedding_dimension": 384}},
+            *guard_models,
             *(extra_models or []),
         ],
         "storage": {"state_dir": "${env.VISTACK_HOME}/" + name},
