@@ -18,6 +18,7 @@ from vistack.api import BadRequestError, ServiceUnavailableError
 from vistack.api.inference import ChatMessage
 from vistack.api.safety import (
     ModerationObject,
+    ModerationObjectResults,
     RegisterShieldRequest,
     RunModerationRequest,
     RunShieldRequest,
@@ -44,6 +45,20 @@ class ShieldOutcome:
     @property
     def blocks(self) -> bool:
         return self.violation is not None and self.violation.violation_level == ViolationLevel.error
+
+
+def violation_result(violation: SafetyViolation | None, input_types: list[str]) -> ModerationObjectResults:
+    """A moderation result from a shield's violation: the categories it names (Llama Guard lists them in
+    ``metadata.categories``), else its violation type, flagged and scored 1.0 on ``input_types``."""
+    if violation is None or violation.violation_level != ViolationLevel.error:
+        return ModerationObjectResults(flagged=False, categories={}, category_scores={},
+                                       category_applied_input_types={})
+    meta = violation.metadata or {}
+    names = [str(n) for n in (meta.get("categories") or [meta.get("violation_type") or "unsafe"])]
+    return ModerationObjectResults(flagged=True, categories=dict.fromkeys(names, True),
+                                   category_scores=dict.fromkeys(names, 1.0),
+                                   category_applied_input_types={n: list(input_types) for n in names},
+                                   user_message=violation.user_message, metadata=dict(meta))
 
 
 class SafetyService:
@@ -83,10 +98,17 @@ class SafetyService:
                 raise BadRequestError("No moderation model specified and this server has no shields: register a "
                                       "shield or name one with 'model'", param="model")
             shield = self.shields.get(default)
-        inputs = [req.input] if isinstance(req.input, str) else list(req.input)
-        if not inputs:
+        if not req.input:
             raise BadRequestError("input must not be empty", param="input")
-        results = await self.shields.provider_for(shield).run_moderation(shield, inputs)
+        provider = self.shields.provider_for(shield)
+        if isinstance(req.input, list) and not isinstance(req.input[0], str):  # one multi-modal input
+            message = ChatMessage(role="user", content=list(req.input))  # type: ignore[arg-type]
+            response = await provider.run_shield(shield, [message])
+            kinds = ["text", "image"] if message.images() else ["text"]
+            return ModerationObject(id=f"modr-{uuid.uuid4()}", model=shield.provider_resource_id or shield.identifier,
+                                    results=[violation_result(response.violation, kinds)])
+        inputs = [req.input] if isinstance(req.input, str) else list(req.input)  # type: ignore[arg-type]
+        results = await provider.run_moderation(shield, inputs)  # type: ignore[arg-type]
         if len(results) != len(inputs):
             raise ServiceUnavailableError(f"shield '{shield.identifier}' returned {len(results)} results for "
                                           f"{len(inputs)} inputs")

@@ -109,3 +109,24 @@ def test_official_client_responses_and_conversations(lsc_python, tiny_mllama_dir
     assert out["conversation_roles"] == ["user", "assistant"]
     assert out["previous"] and out["retrieved"] and out["listed"] and out["input_items"] == ["message"]
     assert out["deleted"] and out["conversation_deleted"]
+
+
+def test_official_client_safety(lsc_python, tiny_mllama_dir, tmp_path):
+    """shields list/retrieve/register/delete, safety.run_shield and moderations.create with the tiny Mllama as guard
+    (its verdicts are noise: the shapes and the fail-closed policy are what is checked)."""
+    from vistack.testing.server import ServerProcess, tiny_distribution
+
+    with ServerProcess(tiny_distribution(tiny_mllama_dir, guard=True), tmp_path / "srv") as server:
+        proc = subprocess.run([lsc_python, str(Path(__file__).with_name("lsc_safety_script.py")), server.base_url],
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["shields"] == ["llama-guard"]
+    assert out["guard"] == {"identifier": "llama-guard", "provider_id": "llama-guard",
+                            "provider_resource_id": "transformers/tiny-guard"}
+    if out["run_shield"] is not None:
+        assert out["run_shield"]["level"] == "error"
+        assert out["run_shield"]["user_message"] == "I can't answer that. Can I help with something else?"
+    assert out["moderation"]["model"] == "transformers/tiny-guard" and out["moderation"]["results"] == 2
+    assert out["moderation"]["flagged_is_bool"]
+    assert out["registered"] and out["deleted"] and out["not_found"] == "NotFoundError"

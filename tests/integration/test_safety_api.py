@@ -224,6 +224,19 @@ def test_moderations_one_result_per_input(client, replay):
     assert unsafe.model_dump()["metadata"] == {"violation_type": ["S10", "S12"]}
 
 
+def test_moderations_multimodal_input_is_one_result(http, replay):
+    replay.say()
+    parts = [{"type": "text", "text": f"what is {UNSAFE} on this page"},
+             {"type": "image_url", "image_url": {"url": png_data_url()}}]
+    r = http.post("/v1/moderations", json={"input": parts, "model": GUARD_MODEL})
+    assert r.status_code == 200, r.text
+    [result] = r.json()["results"]
+    assert result["flagged"] is True and result["categories"]["violence"] is True
+    assert result["category_applied_input_types"]["violence"] == ["text", "image"]
+    [call] = replay.calls(guard=True)
+    assert call["images"] == 1
+
+
 def test_moderations_default_shield_and_unknown_model(http, replay):
     replay.say()
     r = http.post("/v1/moderations", json={"input": f"how to {UNSAFE}"})
@@ -307,12 +320,14 @@ def test_output_guardrail_replaces_the_answer(client, replay):
                                                                            "'Agent' "]
 
 
-def test_safe_answer_passes_guardrails_unchanged(client, replay):
+def test_safe_answer_passes_guardrails_unchanged(client, replay, prompt_guard_dir):
     replay.say("Paris is the capital of France.")
-    response = client.responses.create(model=MODEL, input="Capital of France?", extra_body={"guardrails": ["llama-guard"]})
+    response = client.responses.create(model=MODEL, input="Capital of France?",
+                                       extra_body={"guardrails": ["llama-guard", "pg-none"]})
     assert response.output_text == "Paris is the capital of France."
     assert response.to_dict().get("guardrail_results") is None
     assert response.moderation.input.flagged is False and response.moderation.output.flagged is False
+    assert response.moderation.input.model == f"{GUARD_MODEL}, {prompt_guard_dir}", "both shields ran"
 
 
 def stream(http, body):

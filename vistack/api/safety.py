@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from vistack.api.inference import ChatMessage
+from vistack.api.inference import ChatMessage, ImageContentPart, TextContentPart
 
 LLAMA_GUARD_TASK_PREFIX = "Task: Check if there is unsafe content in"
 """How a finished Llama Guard prompt begins. Llama Guard checkpoints ship a chat template that builds this
@@ -58,7 +58,10 @@ class RunShieldResponse(BaseModel):
 
 
 class RunModerationRequest(BaseModel):
-    input: str | list[str]
+    """``input``: a string, a list of strings (one result each), or OpenAI's multi-modal form: a list of
+    ``{"type": "text"}`` / ``{"type": "image_url"}`` parts judged together as one input (one result)."""
+
+    input: str | list[str] | list[TextContentPart | ImageContentPart] = Field(union_mode="left_to_right")
     model: str | None = None
 
 
