@@ -13,21 +13,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from vistack.api import VistackError
+from vistack.access import Principal
+from vistack.api.errors import TooManyRequestsError
 from vistack.context import set_principal
 
 log = logging.getLogger(__name__)
 
 
-class QueueFullError(VistackError):
-    status_code = 429
-    error_type = "rate_limit_error"
+class QueueFullError(TooManyRequestsError):
+    """The background queue is full (429 with Retry-After)."""
 
 
 @dataclass
 class Job:
     response_id: str
-    owner: str
+    owner: Principal
     run: Callable[[], Awaitable[None]]
     on_timeout: Callable[[], Awaitable[None]]
     on_cancel: Callable[[], Awaitable[None]]

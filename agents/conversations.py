@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from vistack.access import Action, Principal, require
 from vistack.api import ConversationItemNotFoundError, ConversationNotFoundError, InvalidParameterError
 from vistack.api.conversations import (
     CONVERSATION_ID_PATTERN,
@@ -29,7 +30,7 @@ from vistack.api.conversations import (
 from vistack.api.responses import FileSearchCallItem, Item
 from vistack.context import current_principal
 from vistack.pagination import Order, paginate
-from vistack.storage import MetadataStore, StoredObject
+from vistack.storage import MetadataStore, Owner, StoredObject
 
 CONVERSATION_KIND = "conversation"
 ITEM_KIND = "conversation_item"
@@ -74,7 +75,7 @@ class ConversationsService:
 
     # ----- conversations -----------------------------------------------------------------------
 
-    async def create(self, req: CreateConversationRequest, owner: str | None = None) -> Conversation:
+    async def create(self, req: CreateConversationRequest, owner: Principal | None = None) -> Conversation:
         owner = owner or current_principal()
         conv = Conversation(id=new_conversation_id(), created_at=int(time.time()), metadata=req.metadata)
         await self.store.put(CONVERSATION_KIND, conv.id, owner, conv.model_dump(mode="json", exclude={"items"}))
@@ -86,30 +87,30 @@ class ConversationsService:
         return Conversation.model_validate((await self._owned(conversation_id)).data)
 
     async def update(self, conversation_id: str, req: UpdateConversationRequest) -> Conversation:
-        found = await self._owned(conversation_id)
+        found = await self._owned(conversation_id, Action.update)
         conv = Conversation.model_validate(found.data).model_copy(update={"metadata": req.metadata})
-        await self.store.put(CONVERSATION_KIND, conv.id, found.owner, conv.model_dump(mode="json", exclude={"items"}))
+        await self.store.put(CONVERSATION_KIND, conv.id, found.owner_principal, conv.model_dump(mode="json", exclude={"items"}))
         return conv
 
     async def delete(self, conversation_id: str) -> ConversationDeleted:
-        await self._owned(conversation_id)
+        await self._owned(conversation_id, Action.delete)
+        await self.store.delete(CONVERSATION_KIND, conversation_id)  # gone at once; its items go next
         await self.store.delete_prefix(ITEM_KIND, f"{conversation_id}/")
-        await self.store.delete(CONVERSATION_KIND, conversation_id)
         return ConversationDeleted(id=conversation_id)
 
     # ----- items -------------------------------------------------------------------------------
 
     async def add_items(self, conversation_id: str, req: AddItemsRequest) -> ConversationItemList:
-        found = await self._owned(conversation_id)
+        found = await self._owned(conversation_id, Action.update)
         items = [with_id(i) for i in req.items]
-        await self._append(conversation_id, items, found.owner)
+        await self._append(conversation_id, items, found.owner_principal)
         return _item_list(items, has_more=False)
 
     async def append(self, conversation_id: str, items: list[Any]) -> list[Any]:
         """Append items (a response's input and output) as the conversation's owner; returns them with ids."""
-        found = await self._owned(conversation_id)
+        found = await self._owned(conversation_id, Action.update)
         stamped = [with_id(i) for i in items]
-        await self._append(conversation_id, stamped, found.owner)
+        await self._append(conversation_id, stamped, found.owner_principal)
         return stamped
 
     async def list_items(
@@ -139,21 +140,23 @@ class ConversationsService:
         return _ITEM.validate_python(found.data)
 
     async def delete_item(self, conversation_id: str, item_id: str) -> ConversationItemDeleted:
-        await self._owned(conversation_id)
+        await self._owned(conversation_id, Action.update)
         if not await self.store.delete(ITEM_KIND, f"{conversation_id}/{item_id}"):
             raise ConversationItemNotFoundError(item_id, conversation_id)
         return ConversationItemDeleted(id=item_id)
 
     # ----- internals ---------------------------------------------------------------------------
 
-    async def _owned(self, conversation_id: str) -> StoredObject:
+    async def _owned(self, conversation_id: str, action: Action = Action.read) -> StoredObject:
+        """The conversation when the caller may ``action`` it; otherwise the 404 of an unknown id."""
         check_conversation_id(conversation_id)
         found = await self.store.get(CONVERSATION_KIND, conversation_id)
-        if found is None or found.owner != current_principal():
+        if found is None:
             raise ConversationNotFoundError(conversation_id)
+        require(current_principal(), action, found.resource(CONVERSATION_KIND), ConversationNotFoundError(conversation_id))
         return found
 
-    async def _append(self, conversation_id: str, items: list[Any], owner: str) -> None:
+    async def _append(self, conversation_id: str, items: list[Any], owner: Owner) -> None:
         records = [(f"{conversation_id}/{i.id}", i.model_dump(mode="json", by_alias=True)) for i in items]
         await self.store.put_many(ITEM_KIND, records, owner)
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from vistack.access import Action, Principal
 from vistack.api import (
     Api,
     BadRequestError,
@@ -149,6 +150,8 @@ class ResponsesProvider(Provider):
                 "Ensure the Safety API is enabled in your stack, otherwise remove the 'guardrails' parameter from "
                 "your request.")
         self._guardrails(req)  # unknown shields are the caller's error now, not a failed stream
+        if req.input == [] and req.previous_response_id is None and req.conversation is None:
+            raise BadRequestError("input is empty: send at least one message", param="input")
         if req.prompt is not None:
             raise BadRequestError(f"Prompt '{req.prompt.id}' not found: stored prompt templates ('prompt') are not "
                                   "available on this server (it has no Prompts API); send the text as 'instructions' "
@@ -176,6 +179,9 @@ class ResponsesProvider(Provider):
     async def _turn(self, req: CreateResponseRequest, turn_input: list[Any]) -> Turn:
         model, history = await self._context(req)
         messages = await items_to_messages([*history, *turn_input], self.files)
+        if not messages:
+            raise BadRequestError("input is empty: send at least one message (or continue a conversation or a "
+                                  "previous response)", param="input")
         if req.instructions:
             messages.insert(0, ChatMessage(role="system", content=req.instructions))
         vision = req.vision
@@ -213,7 +219,7 @@ class ResponsesProvider(Provider):
                 yield event
 
     async def _persist_final(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any],
-                             owner: str) -> None:
+                             owner: Principal) -> None:
         if req.store is not False:
             await self._store.put(response, turn_input, owner, req)
         if req.conversation and response.status in ("completed", "incomplete"):
@@ -221,7 +227,7 @@ class ResponsesProvider(Provider):
 
     # ----- background --------------------------------------------------------------------------------
 
-    def _submit(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any], owner: str) -> None:
+    def _submit(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any], owner: Principal) -> None:
         response_id = response.id
 
         async def run() -> None:
@@ -257,7 +263,7 @@ class ResponsesProvider(Provider):
         await self._store.put(record.response, record.input, record.owner, record.request)
 
     async def cancel(self, response_id: str) -> ResponseObject:
-        record = await self._store.get(response_id)
+        record = await self._store.get(response_id, action=Action.update)
         status = record.response.status
         if status == "cancelled":
             return record.response

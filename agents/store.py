@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from vistack.access import Action, Principal, allows, require
 from vistack.api import ResponseNotFoundError
 from vistack.api.responses import CreateResponseRequest, Item, ResponseObject
 from vistack.context import current_principal
-from vistack.storage import MetadataStore
+from vistack.storage import MetadataStore, Owner, StoredObject
 
 RESPONSE_KIND = "response"
 MAX_CHAIN = 10_000  # previous_response_id hops followed before giving up (a cycle cannot exist, but be bounded)
@@ -29,7 +30,7 @@ _ITEMS = TypeAdapter(list[Item])
 class StoredResponse:
     response: ResponseObject
     input: list[Any]
-    owner: str
+    owner: Principal
     created_at: float
     request: CreateResponseRequest | None = None
 
@@ -38,7 +39,7 @@ class ResponseStore:
     def __init__(self, db: MetadataStore) -> None:
         self.db = db
 
-    async def put(self, response: ResponseObject, input_items: list[Any], owner: str,
+    async def put(self, response: ResponseObject, input_items: list[Any], owner: Owner,
                   request: CreateResponseRequest | None = None) -> None:
         """``request`` is kept only for a background response: what a restart needs to run it again."""
         data: dict[str, Any] = {
@@ -49,19 +50,22 @@ class ResponseStore:
             data["request"] = request.model_dump(mode="json", by_alias=True, exclude_none=True)
         await self.db.put(RESPONSE_KIND, response.id, owner, data)
 
-    async def get(self, response_id: str, *, any_owner: bool = False) -> StoredResponse:
+    async def get(self, response_id: str, *, any_owner: bool = False, action: Action = Action.read) -> StoredResponse:
+        """The response when the caller may ``action`` it (``any_owner``: internal), else 404 as for an unknown id."""
         found = await self.db.get(RESPONSE_KIND, response_id)
-        if found is None or (not any_owner and found.owner != current_principal()):
+        if found is None:
             raise ResponseNotFoundError(response_id)
-        return _stored(found.data, found.owner, found.created_at)
+        if not any_owner:
+            require(current_principal(), action, found.resource(RESPONSE_KIND), ResponseNotFoundError(response_id))
+        return _stored(found)
 
     async def delete(self, response_id: str) -> None:
-        await self.get(response_id)
+        await self.get(response_id, action=Action.delete)
         await self.db.delete(RESPONSE_KIND, response_id)
 
-    async def list(self, owner: str | None) -> list[StoredResponse]:
-        """Oldest first."""
-        return [_stored(o.data, o.owner, o.created_at) for o in await self.db.list(RESPONSE_KIND, owner)]
+    async def list(self, owner: Principal | None) -> list[StoredResponse]:
+        """Oldest first: all of them (``None``) or those ``owner`` may read."""
+        return [_stored(o) for o in await self.db.list(RESPONSE_KIND, owner)]
 
     async def history(self, response_id: str) -> tuple[StoredResponse, list[Any]]:
         """The response and every item of the chain that ends with it (inputs and outputs, oldest first)."""
@@ -72,9 +76,9 @@ class ResponseStore:
         while previous and len(chain) < MAX_CHAIN and previous not in seen:
             seen.add(previous)
             found = await self.db.get(RESPONSE_KIND, previous)
-            if found is None or found.owner != head.owner:
-                break  # a deleted ancestor ends the history there
-            record = _stored(found.data, found.owner, found.created_at)
+            if found is None or not allows(current_principal(), Action.read, found.resource(RESPONSE_KIND)):
+                break  # a deleted (or foreign) ancestor ends the history there
+            record = _stored(found)
             chain.append(record)
             previous = record.response.previous_response_id
         items: list[Any] = []
@@ -84,12 +88,13 @@ class ResponseStore:
         return head, items
 
 
-def _stored(data: dict[str, Any], owner: str, created_at: float) -> StoredResponse:
+def _stored(obj: StoredObject) -> StoredResponse:
+    data = obj.data
     request = data.get("request")
     return StoredResponse(
         response=ResponseObject.model_validate(data["response"]),
         input=_ITEMS.validate_python(data.get("input") or []),
-        owner=owner,
-        created_at=created_at,
+        owner=obj.owner_principal,
+        created_at=obj.created_at,
         request=CreateResponseRequest.model_validate(request) if request else None,
     )

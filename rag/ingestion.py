@@ -25,21 +25,24 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from vistack.access import Principal
 from vistack.api import ServiceUnavailableError
 from vistack.api.files import FilePurpose
 from vistack.api.protocols import ChunkMetadataValue, FilesProvider, StoredChunk
 from vistack.api.vector_stores import LastError
 from vistack.config import VectorStoresDefaults
+from vistack.metrics import current as current_metrics
 from vistack.rag.chunking import chunk_page, resolve_chunking
 from vistack.rag.index import ChunkMetadata, Embedder, MetadataChange, StoreIndexes
 from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
-from vistack.rag.records import FileRecord, StoreRecord
+from vistack.rag.records import FileRecord, Records, StoreRecord
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +109,13 @@ class Ingestor:
         indexes: StoreIndexes,
         embed: Embedder,
         settings: VectorStoresDefaults,
+        records: Records | None = None,
     ) -> None:
         self.files = files
         self.indexes = indexes
         self.embed = embed
         self.settings = settings
+        self.records = records  # page images are noted there as they are stored, so a crash cannot orphan them
 
     def options(self) -> ExtractOptions:
         s = self.settings
@@ -121,12 +126,28 @@ class Ingestor:
             max_image_pixels=s.max_image_pixels,
             ocr=s.ocr,
             ocr_language=s.ocr_language,
+            max_content_bytes=s.max_page_content_bytes,
         )
 
     async def cleanup(self, store: StoreRecord, rec: FileRecord) -> None:
-        """Remove what an earlier (partial) run or the file itself left in the index."""
-        await self.indexes.of(store).delete({"file_id": rec.object.id})
+        """Remove what an earlier (partial) run or the file itself left: its chunks and page images.
+
+        A run killed mid-file (``kill -9``) never put its page images in the file record: each was noted in
+        the records as it was stored (and the chunks name them), so they are found and deleted too.
+        """
+        index = self.indexes.of(store)
+        try:
+            chunks = await index.get({"file_id": rec.object.id})
+        except Exception as e:  # noqa: BLE001 - a backend that cannot list still gets the delete below
+            log.debug("could not list chunks of %s before cleanup: %s", rec.object.id, e)
+            chunks = []
+        indexed = {str(c.metadata.get("page_image_file_id")) for c in chunks if c.metadata.get("page_image_file_id")}
+        noted = set(await self.records.pending_page_images(store.object.id, rec.object.id)) if self.records else set()
+        await index.delete({"file_id": rec.object.id})
+        rec = rec.model_copy(update={"page_image_file_ids": sorted(set(rec.page_image_file_ids) | indexed | noted)})
         await self.delete_page_images(rec)
+        if self.records is not None:
+            await self.records.forget_page_images(store.object.id, rec.object.id)
 
     async def delete_page_images(self, rec: FileRecord) -> None:
         for image_id in rec.page_image_file_ids:
@@ -135,10 +156,17 @@ class Ingestor:
             except Exception as e:  # noqa: BLE001 - a page image already gone is fine
                 log.debug("page image %s not deleted: %s", image_id, e)
 
-    async def ingest(self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event) -> IngestResult:
+    async def ingest(self, store: StoreRecord, rec: FileRecord, owner: Principal, cancelled: threading.Event) -> IngestResult:
         file_id = rec.object.id
-        async with self._local_copy(file_id) as path:
-            return await self._ingest(store, rec, owner, cancelled, path)
+        started = time.monotonic()
+        try:
+            async with self._local_copy(file_id) as path:
+                result = await self._ingest(store, rec, owner, cancelled, path)
+        except BaseException as e:
+            _record_ingestion(e, 0, time.monotonic() - started)
+            raise
+        _record_ingestion(None, result.page_count, time.monotonic() - started)
+        return result
 
     @contextlib.asynccontextmanager
     async def _local_copy(self, file_id: str) -> AsyncIterator[Path]:
@@ -160,7 +188,7 @@ class Ingestor:
                 os.unlink(name)
 
     async def _ingest(
-        self, store: StoreRecord, rec: FileRecord, owner: str, cancelled: threading.Event, path: Path
+        self, store: StoreRecord, rec: FileRecord, owner: Principal, cancelled: threading.Event, path: Path
     ) -> IngestResult:
         file_id = rec.object.id
         max_tokens, overlap = resolve_chunking(rec.object.chunking_strategy)
@@ -251,6 +279,8 @@ class Ingestor:
                         content_type="image/png",
                     )
                     image_id = stored.file.id
+                    if self.records is not None:
+                        await self.records.note_page_image(store.object.id, file_id, image_id, owner)
                     result.page_image_file_ids.append(image_id)
                 pending.extend(self._chunks(rec, page, image_id, attributes, max_tokens, overlap))
                 if len(pending) >= self.settings.embedding_batch_size:
@@ -342,3 +372,21 @@ def failure(e: BaseException) -> LastError:
     if isinstance(e, ServiceUnavailableError):
         return LastError(code="server_error", message=e.message)
     return LastError(code="server_error", message=f"ingestion failed: {type(e).__name__}: {e}")
+
+
+def _record_ingestion(error: BaseException | None, pages: int, seconds: float) -> None:
+    """Observability (vistack.metrics): one file's ingestion run ended; a cancelled one is not counted.
+
+    ``unavailable``: a backend was down (ServiceUnavailableError); the service may retry the file.
+    """
+    if error is None:
+        status = "completed"
+    elif isinstance(error, IngestionCancelled | asyncio.CancelledError):
+        return
+    elif isinstance(error, ServiceUnavailableError):
+        status = "unavailable"
+    elif isinstance(error, Exception):
+        status = "failed"
+    else:  # KeyboardInterrupt, SystemExit
+        return
+    current_metrics().ingestion(status, pages, seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from vistack.access import Principal
 from vistack.api.vector_stores import (
     ChunkingStrategy,
     ChunkingStrategyAuto,
@@ -18,7 +19,7 @@ from vistack.api.vector_stores import (
     VectorStoreFileObject,
     VectorStoreObject,
 )
-from vistack.storage import MetadataStore
+from vistack.storage import MetadataStore, Owner, StoredObject
 
 STORE_KIND = "vector_store"
 FILE_KIND = "vector_store_file"
@@ -31,6 +32,7 @@ class StoreRecord(BaseModel):
     embedding_model: str
     embedding_dimension: int
     chunking_strategy: ChunkingStrategy = Field(default_factory=ChunkingStrategyAuto)
+    deleting: bool = False  # set in one write when deletion starts: the store is gone for callers from then on
 
 
 class FileRecord(BaseModel):
@@ -53,6 +55,9 @@ class BatchRecord(BaseModel):
     cancelled: bool = False
 
 
+PAGES_KIND = "vector_store_file_pages"
+
+
 def file_key(store_id: str, file_id: str) -> str:
     return f"{store_id}/{file_id}"
 
@@ -64,21 +69,24 @@ class Records:
         self.db = store
 
     # stores
-    async def put_store(self, rec: StoreRecord, owner: str) -> None:
+    async def put_store(self, rec: StoreRecord, owner: Owner) -> None:
         await self.db.put(STORE_KIND, rec.object.id, owner, rec.model_dump(mode="json"))
 
-    async def get_store(self, store_id: str) -> tuple[StoreRecord, str] | None:
+    async def get_store(self, store_id: str) -> tuple[StoreRecord, StoredObject] | None:
+        """The store and its stored object (owner, tenant: what access checks and background work need)."""
         obj = await self.db.get(STORE_KIND, store_id)
-        return (StoreRecord.model_validate(obj.data), obj.owner) if obj else None
+        return (StoreRecord.model_validate(obj.data), obj) if obj else None
 
-    async def list_stores(self, owner: str | None) -> list[StoreRecord]:
-        return [StoreRecord.model_validate(o.data) for o in await self.db.list(STORE_KIND, owner)]
+    async def list_stores(self, owner: Principal | None, *, deleting: bool = False) -> list[StoreRecord]:
+        """Live stores the owner may read (``deleting``: only the ones whose deletion a crash interrupted)."""
+        found = [StoreRecord.model_validate(o.data) for o in await self.db.list(STORE_KIND, owner)]
+        return [r for r in found if r.deleting == deleting]
 
     async def delete_store(self, store_id: str) -> None:
         await self.db.delete(STORE_KIND, store_id)
 
     # files
-    async def put_file(self, rec: FileRecord, owner: str) -> None:
+    async def put_file(self, rec: FileRecord, owner: Owner) -> None:
         await self.db.put(
             FILE_KIND, file_key(rec.object.vector_store_id, rec.object.id), owner, rec.model_dump(mode="json")
         )
@@ -96,8 +104,23 @@ class Records:
     async def delete_file(self, store_id: str, file_id: str) -> None:
         await self.db.delete(FILE_KIND, file_key(store_id, file_id))
 
+    # page images of an ingestion under way (a killed run leaves them recorded here, not orphaned)
+    async def note_page_image(self, store_id: str, file_id: str, image_id: str, owner: Owner) -> None:
+        key = file_key(store_id, file_id)
+        found = await self.db.get(PAGES_KIND, key)
+        ids = list(found.data.get("ids", [])) if found else []
+        ids.append(image_id)
+        await self.db.put(PAGES_KIND, key, owner, {"ids": ids})
+
+    async def pending_page_images(self, store_id: str, file_id: str) -> list[str]:
+        found = await self.db.get(PAGES_KIND, file_key(store_id, file_id))
+        return list(found.data.get("ids", [])) if found else []
+
+    async def forget_page_images(self, store_id: str, file_id: str) -> None:
+        await self.db.delete(PAGES_KIND, file_key(store_id, file_id))
+
     # batches
-    async def put_batch(self, rec: BatchRecord, owner: str) -> None:
+    async def put_batch(self, rec: BatchRecord, owner: Owner) -> None:
         await self.db.put(BATCH_KIND, rec.id, owner, rec.model_dump(mode="json"))
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None:

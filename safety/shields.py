@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from vistack.access import SHARED_TENANT, Action, Principal, Resource, allows, check_create, require
 from vistack.api import BadRequestError, ConfigError, ConflictError, NotFoundError
 from vistack.api.errors import not_found_message
 from vistack.api.protocols import SafetyProvider
 from vistack.api.safety import RegisterShieldRequest, Shield
 from vistack.config import ShieldEntry
+from vistack.context import current_principal
 from vistack.model_catalog import SYSTEM_OWNER
 from vistack.storage import MetadataStore
 
@@ -30,6 +32,11 @@ class ShieldEntryState:
     shield: Shield
     owner: str
     source: str  # "distribution" | "api"
+    tenant: str = SHARED_TENANT  # distribution shields guard everyone; registered ones belong to their tenant
+
+    @property
+    def resource(self) -> Resource:
+        return Resource(_KIND, self.shield.identifier, self.owner, self.tenant)
 
 
 class ShieldCatalog:
@@ -63,7 +70,7 @@ class ShieldCatalog:
             if shield.identifier in self._entries:
                 continue
             shield = await self._provider_register(shield, strict=False)
-            self._entries[shield.identifier] = ShieldEntryState(shield, obj.owner, "api")
+            self._entries[shield.identifier] = ShieldEntryState(shield, obj.owner, "api", obj.tenant)
         self.default_shield_id = default_shield_id or next(iter(self._entries), None)
 
     def _provider_id(self, requested: str | None) -> str:
@@ -91,21 +98,29 @@ class ShieldCatalog:
     # ----- queries ---------------------------------------------------------------------------------
 
     def list(self) -> list[Shield]:
-        return [e.shield for e in self._entries.values()]
+        """The shields the caller may see."""
+        return [e.shield for e in self._visible()]
 
-    def get(self, shield_id: str) -> Shield:
+    def _visible(self) -> list[ShieldEntryState]:
+        principal = current_principal()
+        return [e for e in self._entries.values() if allows(principal, Action.read, e.resource)]
+
+    def get(self, shield_id: str, action: Action = Action.read) -> Shield:
         entry = self._entries.get(shield_id)
+        missing = NotFoundError(not_found_message("Shield", shield_id, "shields.list"), code="shield_not_found")
         if entry is None:
-            raise NotFoundError(not_found_message("Shield", shield_id, "shields.list"), code="shield_not_found")
+            raise missing
+        require(current_principal(), action, entry.resource, missing)
         return entry.shield
 
     def by_model(self, model: str) -> Shield:
         """The shield whose model (``provider_resource_id``) or identifier is ``model`` (moderations' ``model``)."""
-        matches = [e.shield for e in self._entries.values() if e.shield.provider_resource_id == model]
-        matches = matches or [e.shield for e in self._entries.values() if e.shield.identifier == model]
+        visible = self._visible()
+        matches = [e.shield for e in visible if e.shield.provider_resource_id == model]
+        matches = matches or [e.shield for e in visible if e.shield.identifier == model]
         if len(matches) == 1:
             return matches[0]
-        choices = sorted({e.shield.provider_resource_id or e.shield.identifier for e in self._entries.values()})
+        choices = sorted({e.shield.provider_resource_id or e.shield.identifier for e in visible})
         if not matches:
             raise NotFoundError(f"No shield runs model '{model}': choose from {choices}", code="shield_not_found")
         raise BadRequestError(f"Several shields run model '{model}' ({', '.join(s.identifier for s in matches)}); "
@@ -116,10 +131,13 @@ class ShieldCatalog:
 
     # ----- registration ----------------------------------------------------------------------------
 
-    async def register(self, req: RegisterShieldRequest, owner: str) -> Shield:
+    async def register(self, req: RegisterShieldRequest, owner: Principal) -> Shield:
         existing = self._entries.get(req.shield_id)
         if existing is not None and existing.source == "distribution":
             raise ConflictError(f"shield '{req.shield_id}' is defined by the distribution and cannot be re-registered")
+        if existing is not None and not allows(owner, Action.update, existing.resource):
+            raise ConflictError(f"shield id '{req.shield_id}' is already registered; choose another shield_id")
+        check_create(owner, _KIND)
         shield = Shield(
             identifier=req.shield_id,
             provider_id=self._provider_id(req.provider_id),
@@ -127,8 +145,8 @@ class ShieldCatalog:
             params=req.params,
         )
         shield = await self._provider_register(shield, strict=True)
-        await self._store.put(_KIND, shield.identifier, owner, shield.model_dump(mode="json"))
-        self._entries[shield.identifier] = ShieldEntryState(shield, owner, "api")
+        stored = await self._store.put(_KIND, shield.identifier, owner, shield.model_dump(mode="json"))
+        self._entries[shield.identifier] = ShieldEntryState(shield, stored.owner, "api", stored.tenant)
         if self.default_shield_id is None:
             self.default_shield_id = shield.identifier
         return shield
@@ -138,6 +156,7 @@ class ShieldCatalog:
         entry = self._entries[shield.identifier]
         if entry.source == "distribution":
             raise BadRequestError(f"shield '{shield_id}' is defined by the distribution file; remove it there instead")
+        self.get(shield_id, Action.delete)
         await self.provider_for(shield).unregister_shield(shield)
         await self._store.delete(_KIND, shield.identifier)
         del self._entries[shield.identifier]

@@ -22,19 +22,33 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from vistack.config import load_distribution
+    from vistack.logging_setup import configure_logging
     from vistack.server.app import create_app
 
+    # Every log line (uvicorn's too: log_config=None lets them propagate to the root logger) in one format,
+    # with the request id; the access log is vistack.access (one line per request, with its duration).
+    configure_logging(args.log_level, args.log_format)
+    if not args.access_log:
+        logging.getLogger("vistack.access").setLevel(logging.WARNING)
     config = load_distribution(args.distribution)
     if args.port is not None:
         config.server.port = args.port
     if args.host is not None:
         config.server.host = args.host
     app = create_app(config)
-    err_console.print(
-        f"[bold]vistack[/bold] serving distribution [cyan]{config.distro_name}[/cyan] "
-        f"({config.source}) on http://{config.server.host}:{config.server.port}  state: {config.storage.state_dir}"
-    )
-    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=args.log_level, access_log=args.access_log)
+    url = f"http://{config.server.host}:{config.server.port}"
+    if args.log_format == "json":
+        logging.getLogger("vistack.cli").info(
+            "serving distribution %s (%s) on %s", config.distro_name, config.source, url,
+            extra={"distribution": config.distro_name, "url": url, "state_dir": str(config.storage.state_dir)},
+        )
+    else:
+        err_console.print(
+            f"[bold]vistack[/bold] serving distribution [cyan]{config.distro_name}[/cyan] "
+            f"({config.source}) on {url}  state: {config.storage.state_dir}"
+        )
+    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=args.log_level,
+                log_config=None, access_log=False)
     return 0
 
 
@@ -138,6 +152,11 @@ def _add_target(p: argparse.ArgumentParser) -> None:
                    help="distribution for in-process mode [default: local]")
 
 
+def _log_format_default() -> str:
+    value = os.environ.get("VISTACK_LOG_FORMAT", "text").strip().lower()
+    return value if value in ("text", "json") else "text"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vistack", description="Self-hosted visual document intelligence (Llama Stack-compatible).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address [default: the distribution's, 127.0.0.1]")
     serve.add_argument("--log-level", default=os.environ.get("VISTACK_LOG_LEVEL", "info"),
                        choices=["critical", "error", "warning", "info", "debug"])
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument("--log-format", choices=["text", "json"], default=_log_format_default(),
+                       help="text, or one JSON object per line with request_id and principal "
+                            "[default: $VISTACK_LOG_FORMAT, else text]")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                       help="one line per request (method, path, status, duration) on the vistack.access logger")
     serve.set_defaults(func=_serve)
 
     dists = sub.add_parser("distributions", help="list or show distributions")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from vistack.access import AccessRule
 from vistack.api import Api, ConfigError, ModelType
 from vistack.api.vector_stores import SearchMode
 from vistack.envsubst import substitute
@@ -70,6 +71,10 @@ class VectorStoresDefaults(_Strict):
     max_pages: int = Field(default=2000, ge=1)
     max_page_pixels: int = Field(default=12_000_000, ge=10_000)
     max_image_pixels: int = Field(default=50_000_000, ge=10_000)
+    max_page_content_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024 * 1024,
+        description="a PDF page whose content streams and forms expand beyond this fails the file (decompression "
+        "and form-recursion bombs would otherwise hold the PDF reader for minutes)")
     ocr: bool = True
     ocr_language: str = "eng"
     embedding_batch_size: int = Field(default=32, ge=1, le=2048)
@@ -133,8 +138,82 @@ class StorageConfig(_Strict):
         return self.state_dir / self.files_dir
 
 
+class ApiKeyEntry(_Strict):
+    """One API key and the principal it authenticates. Give the key itself (usually ``${env.NAME}``; only its
+    SHA-256 is kept in memory) or its ``key_sha256`` (hex), so the distribution file need hold no secret."""
+
+    key: SecretStr | None = None
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    principal: str = Field(min_length=1)
+    tenant: str = Field(default="default", min_length=1)
+    roles: list[str] = Field(default_factory=list)
+    requests_per_minute: int | None = Field(default=None, ge=1, description="this key's rate limit (overrides "
+                                                                              "server.limits.requests_per_minute)")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ApiKeyEntry:
+        if (self.key is None or not self.key.get_secret_value()) == (self.key_sha256 is None):
+            raise ValueError(f"api key of '{self.principal}': give exactly one of key or key_sha256")
+        if self.tenant == "*":
+            raise ValueError("tenant '*' is reserved for objects the distribution shares with everyone")
+        return self
+
+
+class JwtAuthConfig(_Strict):
+    """OAuth2 / OIDC bearer tokens (JWTs), verified with the issuer's JWKS or a shared secret."""
+
+    jwks_url: str | None = Field(default=None, description="the issuer's JWKS document (keys are cached)")
+    secret: SecretStr | None = Field(default=None, description="shared secret for HS256/384/512 tokens")
+    algorithms: list[str] | None = Field(default=None, description="default: RS256 and ES256 with jwks_url, "
+                                                                     "HS256 with secret")
+    issuer: str | None = None
+    audience: str | list[str] | None = None
+    leeway_s: float = Field(default=30.0, ge=0, le=600, description="allowed clock skew for exp / nbf / iat")
+    jwks_cache_s: int = Field(default=300, ge=1, description="how long fetched signing keys are reused")
+    principal_claim: str = "sub"
+    tenant_claim: str = "tenant"
+    roles_claim: str = "roles"
+    default_tenant: str = Field(default="default", description="tenant of a token without the tenant claim")
+    claims_mapping: dict[str, str] = Field(
+        default_factory=dict, description="further claims copied to principal attributes (claim: attribute), for "
+        "access_policy conditions such as 'user with finance in teams'")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JwtAuthConfig:
+        if (self.jwks_url is None) == (self.secret is None):
+            raise ValueError("jwt: give exactly one of jwks_url or secret")
+        return self
+
+
 class AuthConfig(_Strict):
-    type: Literal["none"] = "none"
+    """Who may call the server (``server.auth``). Absent: no authentication, every caller is one anonymous
+    principal of the default tenant."""
+
+    api_keys: list[ApiKeyEntry] = Field(default_factory=list)
+    jwt: JwtAuthConfig | None = None
+    access_policy: list[AccessRule] = Field(
+        default_factory=list, description="permit/forbid rules checked before the default tenant isolation")
+    open_paths: list[str] = Field(
+        default_factory=lambda: ["/v1/health", "/v1/version"],
+        description="paths served without credentials (exact, or a prefix ending in *)")
+
+    @model_validator(mode="after")
+    def _some_method(self) -> AuthConfig:
+        if not self.api_keys and self.jwt is None:
+            raise ValueError("server.auth needs api_keys or jwt (remove server.auth to run without authentication)")
+        return self
+
+
+class LimitsConfig(_Strict):
+    """Protection against floods: per-caller rate limits and a deadline for a response to start."""
+
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="per principal (API key / token subject / anonymous); absent: unlimited")
+    burst: int | None = Field(default=None, ge=1, description="requests a quiet caller may send at once; "
+                                                              "default: requests_per_minute")
+    request_timeout_s: float = Field(
+        default=900.0, gt=0, description="a request whose response has not started by then is cancelled with 504; "
+        "a started stream runs on (its length is bounded by max_tokens)")
 
 
 class ServerConfig(_Strict):
@@ -143,6 +222,7 @@ class ServerConfig(_Strict):
     max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, description="cap for JSON bodies")
     max_upload_bytes: int = Field(default=513 * 1024 * 1024, ge=1024, description="cap for multipart uploads")
     auth: AuthConfig | None = None
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     cors_origins: list[str] = Field(default_factory=list)
 
 

@@ -11,22 +11,21 @@ import json
 from contextvars import ContextVar
 from typing import Any
 
+from vistack.access import ANONYMOUS, Principal
 from vistack.api.errors import BadRequestError
 
-ANONYMOUS = "anonymous"
-
-_principal: ContextVar[str] = ContextVar("vistack_principal", default=ANONYMOUS)
+_principal: ContextVar[Principal] = ContextVar("vistack_principal", default=ANONYMOUS)
 _provider_data: ContextVar[dict[str, Any] | None] = ContextVar("vistack_provider_data", default=None)
 
 PROVIDER_DATA_HEADER = "X-LlamaStack-Provider-Data"
 
 
-def current_principal() -> str:
-    """The authenticated principal, ``anonymous`` when auth is off: every stored object's owner."""
+def current_principal() -> Principal:
+    """The authenticated principal (``ANONYMOUS`` when auth is off): every stored object's owner."""
     return _principal.get()
 
 
-def set_principal(principal: str):
+def set_principal(principal: Principal):
     return _principal.set(principal)
 
 

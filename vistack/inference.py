@@ -25,6 +25,7 @@ from vistack.api.inference import (
     EmbeddingsResponse,
 )
 from vistack.api.protocols import InferenceProvider
+from vistack.metrics import current as current_metrics
 from vistack.model_catalog import CatalogEntry, ModelCatalog
 
 _T = TypeVar("_T", bound=BaseModel)
@@ -106,6 +107,7 @@ class InferenceRouter:
             request.model_copy(update={"model": entry.model.provider_resource_id, "encoding_format": "float"})
         )
         result.model = entry.model.identifier
+        _record_usage(entry.model.identifier, result)  # observability: prompt tokens of the embedding model
         return result
 
     async def embed(self, model_id: str, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
@@ -118,25 +120,56 @@ def _renamed(result: Any, name: str) -> Any:
     if hasattr(result, "__anext__"):
         return _RenamedStream(result, name)
     result.model = name
+    _record_usage(name, result)
     return result
 
 
+# ----- observability: tokens per model, from usage (vistack.metrics) ----------------------------------
+
+
+def _record_usage(model: str, result: Any, usage: Any = None) -> None:
+    """Count the prompt and completion tokens of an answer (or a stream's last usage) for ``model``."""
+    usage = usage if usage is not None else getattr(result, "usage", None)
+    if usage is None:
+        return
+    current_metrics().tokens(model, getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
+
+
 class _RenamedStream:
-    """Renames ``model`` on every chunk; closing it closes the provider's stream."""
+    """Renames ``model`` on every chunk; closing it closes the provider's stream.
+
+    Also counts the stream's tokens: the last ``usage`` a chunk carried (the final
+    usage chunk, sent when the request asked for ``stream_options.include_usage``),
+    once, when the stream ends or is closed. Streams without usage are not counted.
+    """
 
     def __init__(self, inner: AsyncIterator[_T], name: str) -> None:
         self._inner = inner
         self._name = name
+        self._usage: Any = None
 
     def __aiter__(self) -> _RenamedStream:
         return self
 
     async def __anext__(self) -> Any:
-        chunk = await anext(self._inner)
+        try:
+            chunk = await anext(self._inner)
+        except StopAsyncIteration:
+            self._record()
+            raise
         chunk.model = self._name  # type: ignore[attr-defined]
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self._usage = usage
         return chunk
 
     async def aclose(self) -> None:
+        self._record()
         aclose = getattr(self._inner, "aclose", None)
         if aclose is not None:
             await aclose()
+
+    def _record(self) -> None:
+        usage, self._usage = self._usage, None
+        if usage is not None:
+            _record_usage(self._name, None, usage)

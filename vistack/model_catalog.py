@@ -14,10 +14,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-from vistack.api import BadRequestError, ModelNotFoundError, ModelType
+from vistack.access import SHARED_TENANT, Action, Principal, Resource, allows, check_create, require
+from vistack.api import BadRequestError, ConflictError, ModelNotFoundError, ModelType
 from vistack.api.models import Model, RegisterModelRequest
 from vistack.api.protocols import InferenceProvider
 from vistack.config import ModelEntry
+from vistack.context import current_principal
 from vistack.storage import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ class CatalogEntry:
     created: int
     owner: str
     source: str  # "distribution" | "provider" | "api"
+    tenant: str = SHARED_TENANT  # distribution and discovered models are everyone's; registered ones their tenant's
+
+    @property
+    def resource(self) -> Resource:
+        return Resource(_KIND, self.model.identifier, self.owner, self.tenant)
 
 
 def qualified_id(provider_id: str, model_id: str) -> str:
@@ -75,7 +82,7 @@ class ModelCatalog:
                 log.warning("registered model %s names provider %s, which is not in this distribution", model.identifier, model.provider_id)
                 continue
             model = await self._provider_register(model, strict=False)
-            self._entries[model.identifier] = CatalogEntry(model, int(obj.created_at), obj.owner, "api")
+            self._entries[model.identifier] = CatalogEntry(model, int(obj.created_at), obj.owner, "api", obj.tenant)
         await self.refresh()
 
     async def _provider_register(self, model: Model, *, strict: bool) -> Model:
@@ -119,16 +126,24 @@ class ModelCatalog:
     # --- queries ----------------------------------------------------------------------------
 
     def list(self) -> list[CatalogEntry]:
+        """The models the caller may see, by identifier."""
         self._maybe_refresh_in_background()
-        return sorted(self._entries.values(), key=lambda e: e.model.identifier)
+        return sorted(self._visible(), key=lambda e: e.model.identifier)
+
+    def _visible(self) -> list[CatalogEntry]:
+        principal = current_principal()
+        return [e for e in self._entries.values() if allows(principal, Action.read, e.resource)]
 
     def get(self, model_id: str) -> CatalogEntry:
+        """A model the caller may use, by identifier or unambiguous short name; 404 otherwise (another tenant's
+        registered model looks exactly like an unknown one)."""
         entry = self._entries.get(model_id)
-        if entry is not None:
+        if entry is not None and allows(current_principal(), Action.read, entry.resource):
             return entry
+        visible = self._visible()
         matches = [
             e
-            for e in self._entries.values()
+            for e in visible
             if e.model.provider_resource_id == model_id or e.model.identifier.split("/", 1)[-1] == model_id
         ]
         if len(matches) == 1:
@@ -136,14 +151,14 @@ class ModelCatalog:
         if len(matches) > 1:
             names = ", ".join(sorted(e.model.identifier for e in matches))
             raise BadRequestError(f"model name '{model_id}' is ambiguous; use one of: {names}", param="model")
-        raise ModelNotFoundError(model_id, list(self._entries))
+        raise ModelNotFoundError(model_id, [e.model.identifier for e in visible])
 
     def provider_for(self, entry: CatalogEntry) -> InferenceProvider:
         return self._providers[entry.model.provider_id]
 
     # --- registration -----------------------------------------------------------------------
 
-    async def register(self, req: RegisterModelRequest, owner: str) -> Model:
+    async def register(self, req: RegisterModelRequest, owner: Principal) -> Model:
         provider_id = req.provider_id
         if provider_id is None:
             if len(self._providers) != 1:
@@ -161,6 +176,9 @@ class ModelCatalog:
         existing = self._entries.get(identifier)
         if existing is not None and existing.source == "distribution":
             raise BadRequestError(f"model '{identifier}' is defined by the distribution and cannot be re-registered")
+        if existing is not None and not allows(owner, Action.update, existing.resource):
+            raise ConflictError(f"model id '{identifier}' is already registered; choose another model_id")
+        check_create(owner, _KIND)
         model = Model(
             identifier=identifier,
             provider_resource_id=req.provider_model_id or req.model_id,
@@ -170,7 +188,7 @@ class ModelCatalog:
         )
         model = await self._provider_register(model, strict=bool(req.model_validation))
         stored = await self._store.put(_KIND, identifier, owner, model.model_dump(mode="json"))
-        self._entries[identifier] = CatalogEntry(model, int(stored.created_at), owner, "api")
+        self._entries[identifier] = CatalogEntry(model, int(stored.created_at), stored.owner, "api", stored.tenant)
         return model
 
     async def unregister(self, model_id: str) -> None:
@@ -179,6 +197,7 @@ class ModelCatalog:
             raise BadRequestError(
                 f"model '{entry.model.identifier}' is defined by the distribution file; remove it there instead"
             )
+        require(current_principal(), Action.delete, entry.resource, ModelNotFoundError(model_id, []))
         await self.provider_for(entry).unregister_model(entry.model)
         await self._store.delete(_KIND, entry.model.identifier)
         del self._entries[entry.model.identifier]

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vistack import access
 from vistack.api import Api, ConfigError, Provider
 from vistack.api.protocols import FilesProvider, ProviderContext, VectorIOProvider
 from vistack.config import ProviderEntry, StackConfig
@@ -72,6 +73,8 @@ class Stack:
         if self.order:
             return
         where = self.config.source or "<distribution>"
+        auth = self.config.server.auth
+        access.set_policy(access.AccessPolicy(auth.access_policy if auth is not None else []))
         by_api: dict[Api, list[tuple[ProviderEntry, ProviderSpec]]] = {}
         for api, entry in self.config.provider_entries():
             by_api.setdefault(api, []).append((entry, self._spec(api, entry, where)))

@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vistack.access import Action, Principal, require
 from vistack.api import (
     BadRequestError,
     HealthResponse,
@@ -38,6 +39,7 @@ from vistack.api import (
 )
 from vistack.api.files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
 from vistack.api.protocols import FilesProvider, StoredFileInfo
+from vistack.storage import owner_parts
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +169,28 @@ class LocalFSFilesProvider(FilesProvider):
         removed = await asyncio.to_thread(self._remove_stale_temp_files)
         if removed:
             log.info("files: removed %d unfinished upload(s) from %s", removed, self._dir)
+        orphans = await self._remove_orphans()
+        if orphans:
+            log.info("files: removed %d file(s) whose upload was never acknowledged (no metadata) from %s",
+                     orphans, self._dir)
         await self._purge_expired()
+
+    async def _remove_orphans(self) -> int:
+        """Bytes renamed into place by an upload killed before its metadata row was written: never acknowledged,
+        never visible, so removed (only old ones: another process may share the directory)."""
+        known = {row.id for row in await self._store.list(KIND)}
+
+        def sweep() -> int:
+            count, now = 0, time.time()
+            for entry in os.scandir(self.storage_dir):
+                if FILE_ID_RE.match(entry.name) and entry.name not in known:
+                    with contextlib.suppress(OSError):
+                        if now - entry.stat().st_mtime > _STALE_TMP_AGE_S:
+                            os.unlink(entry.path)
+                            count += 1
+            return count
+
+        return await asyncio.to_thread(sweep)
 
     def _remove_stale_temp_files(self) -> int:
         count = 0
@@ -206,6 +229,7 @@ class LocalFSFilesProvider(FilesProvider):
         return StoredFileInfo(
             file=FileObject.model_validate(data["file"]),
             owner=row.owner,
+            tenant=row.tenant,
             sha256=data.get("sha256", ""),
             content_type=data.get("content_type"),
         )
@@ -216,9 +240,11 @@ class LocalFSFilesProvider(FilesProvider):
         return expires_at is not None and now >= expires_at
 
     async def _remove(self, file_id: str) -> None:
+        """Metadata first: a crash in between leaves unreferenced bytes (swept at startup), never a listed file
+        whose bytes are gone."""
         path = self._path(file_id)
-        await asyncio.to_thread(_unlink_quietly, path)
         await self._store.delete(KIND, file_id)
+        await asyncio.to_thread(_unlink_quietly, path)
 
     async def _purge_expired(self) -> int:
         now = time.time()
@@ -232,11 +258,15 @@ class LocalFSFilesProvider(FilesProvider):
         recorded = row.data.get("provider_id")
         return not recorded or recorded == self.provider_id
 
-    async def _row(self, file_id: str, owner: str | None, *, check_bytes: bool = True) -> Any:
+    async def _row(self, file_id: str, owner: Principal | None, *, check_bytes: bool = True,
+                   action: Action = Action.read) -> Any:
+        """The file's record when ``owner`` (the caller; None: internal, any owner) may ``action`` it, else 404."""
         path = self._path(file_id)
         row = await self._store.get(KIND, file_id)
-        if row is None or (owner is not None and row.owner != owner):
+        if row is None:
             raise file_not_found(file_id)
+        if owner is not None:
+            require(owner, action, row.resource("file"), file_not_found(file_id))
         if self._expired(row, time.time()):
             if self._ours(row):
                 await self._remove(file_id)
@@ -263,7 +293,7 @@ class LocalFSFilesProvider(FilesProvider):
         filename: str,
         purpose: FilePurpose,
         chunks: AsyncIterator[bytes],
-        owner: str,
+        owner: Principal,
         content_type: str | None = None,
         expires_after: ExpiresAfter | None = None,
     ) -> StoredFileInfo:
@@ -328,7 +358,9 @@ class LocalFSFilesProvider(FilesProvider):
         except BaseException:
             await asyncio.to_thread(_unlink_quietly, final)
             raise
-        return StoredFileInfo(file=obj, owner=owner, sha256=data["sha256"], content_type=data["content_type"])
+        owner_id, tenant = owner_parts(owner)
+        return StoredFileInfo(file=obj, owner=owner_id, tenant=tenant, sha256=data["sha256"],
+                              content_type=data["content_type"])
 
     def _open_temp(self) -> tuple[IO[bytes], Path]:
         fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=self.storage_dir)
@@ -346,7 +378,7 @@ class LocalFSFilesProvider(FilesProvider):
     async def list_files(
         self,
         *,
-        owner: str | None,
+        owner: Principal | None,
         purpose: FilePurpose | None = None,
         order: str = "desc",
         limit: int = 10000,
@@ -399,10 +431,10 @@ class LocalFSFilesProvider(FilesProvider):
             last_id=data[-1].id if data else "",
         )
 
-    async def get_file(self, file_id: str, owner: str | None = None) -> StoredFileInfo:
+    async def get_file(self, file_id: str, owner: Principal | None = None) -> StoredFileInfo:
         return self._info(await self._row(file_id, owner))
 
-    async def iter_content(self, file_id: str, owner: str | None = None) -> AsyncIterator[bytes]:
+    async def iter_content(self, file_id: str, owner: Principal | None = None) -> AsyncIterator[bytes]:
         """Check the file, open it, and return an async iterator of its bytes.
 
         Await it first (``stream = await files.iter_content(id)``), then ``async for``
@@ -419,7 +451,7 @@ class LocalFSFilesProvider(FilesProvider):
             raise file_not_found(file_id) from None
         return _stream(handle)
 
-    async def read_bytes(self, file_id: str, owner: str | None = None) -> bytes:
+    async def read_bytes(self, file_id: str, owner: Principal | None = None) -> bytes:
         await self._row(file_id, owner)
         try:
             return await asyncio.to_thread(self._path(file_id).read_bytes)
@@ -427,13 +459,13 @@ class LocalFSFilesProvider(FilesProvider):
             await self._store.delete(KIND, file_id)
             raise file_not_found(file_id) from None
 
-    async def local_path(self, file_id: str, owner: str | None = None) -> str | None:
+    async def local_path(self, file_id: str, owner: Principal | None = None) -> str | None:
         """The stored file itself (written once under its id, never modified), so ingestion reads pages from disk."""
         await self._row(file_id, owner)
         return str(self._path(file_id))
 
-    async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
-        await self._row(file_id, owner, check_bytes=False)
+    async def delete_file(self, file_id: str, owner: Principal | None = None) -> FileDeleteResponse:
+        await self._row(file_id, owner, check_bytes=False, action=Action.delete)
         await self._remove(file_id)
         return FileDeleteResponse(id=file_id, deleted=True)
 

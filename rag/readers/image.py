@@ -28,7 +28,13 @@ def image_header(data: bytes, mime: str, filename: str, options: ExtractOptions)
         img = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError as e:  # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) fired first
         raise _image_too_large(name, filename, None, options, detail=str(e)) from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+    except UnidentifiedImageError as e:  # its message names a BytesIO object: say what is wrong instead
+        raise CorruptDocumentError(
+            f"{name} could not be read as a {fmt} image: its header is damaged or describes no image. "
+            "Re-export it and upload again.",
+            filename=filename,
+        ) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptDocumentError(
             f"{name} could not be read as a {fmt} image: {short_reason(e)}.", filename=filename
         ) from e

@@ -30,6 +30,10 @@ DEFAULT_MIN_DPI = 9.0
 
 DEFAULT_TEXT_PAGE_CHARS = 3000
 
+DEFAULT_MAX_CONTENT_BYTES = 64 * 1024 * 1024
+"""Drawing instructions per PDF page, decompressed and with nested forms expanded (see ``content.py``):
+business pages use kilobytes, a dense CAD drawing a few MB; more is a decompression or expansion bomb."""
+
 MIME_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "png": "image/png",
@@ -58,6 +62,9 @@ class ExtractOptions:
     ``layout``: PyMuPDF's layout model also finds borderless tables, at ~0.3-0.5 s a page on CPU.
     ``none``: no table detection (tables stay text)."""
     text_page_chars: int = DEFAULT_TEXT_PAGE_CHARS
+    max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    """A PDF page whose content streams, decompressed and with every form XObject counted each time it is
+    drawn, exceed this is refused (``ImageTooLargeError``) before MuPDF reads it."""
     tessdata: str | None = None
     """Tesseract language-data folder; None: ``TESSDATA_PREFIX`` or the installed tesseract's."""
 
@@ -65,7 +72,7 @@ class ExtractOptions:
         for name in ("dpi", "ocr_dpi", "min_dpi"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExtractOptions.{name} must be positive")
-        for name in ("max_pages", "max_page_pixels", "max_image_pixels", "text_page_chars"):
+        for name in ("max_pages", "max_page_pixels", "max_image_pixels", "text_page_chars", "max_content_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ExtractOptions.{name} must be at least 1")
         if self.tables not in ("lines", "layout", "none"):

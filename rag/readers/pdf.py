@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pymupdf
 
+from .content import check_page_content
 from .errors import (
     CorruptDocumentError,
     DocumentError,
@@ -80,8 +81,12 @@ def pdf_info(data: PdfSource, filename: str, options: ExtractOptions, *, ocr_ok:
         with_text = 0
         for i in range(sampled):
             try:
-                if is_usable_text(doc.load_page(i).get_text("text", flags=pymupdf.TEXTFLAGS_TEXT)):
+                page = doc.load_page(i)
+                check_page_content(page, filename, options.max_content_bytes)
+                if is_usable_text(page.get_text("text", flags=pymupdf.TEXTFLAGS_TEXT)):
                     with_text += 1
+            except DocumentError:
+                raise
             except Exception as e:  # MuPDF raises its own types on damaged content streams
                 raise _damaged_page(filename, i + 1, e) from e
         return DocumentInfo(
@@ -121,7 +126,8 @@ def _pdf_page(page: pymupdf.Page, filename: str, options: ExtractOptions) -> Ext
     rect = page.rect
     to_display = page.rotation_matrix  # text and tables come unrotated; the image is displayed
 
-    # Check the pixel budget before any expensive work, so a pixel bomb fails fast.
+    # Check the content and pixel budgets before any expensive work, so a bomb fails fast.
+    check_page_content(page, filename, options.max_content_bytes)
     dpi = _fit_dpi(rect.width, rect.height, options.dpi, options, filename, number) if options.render_images else None
 
     if options.render_images or options.ocr:  # both decode the page's images

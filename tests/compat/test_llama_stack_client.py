@@ -130,3 +130,22 @@ def test_official_client_safety(lsc_python, tiny_mllama_dir, tmp_path):
     assert out["moderation"]["model"] == "transformers/tiny-guard" and out["moderation"]["results"] == 2
     assert out["moderation"]["flagged_is_bool"]
     assert out["registered"] and out["deleted"] and out["not_found"] == "NotFoundError"
+
+
+def test_official_client_tenant_isolation(lsc_python, tiny_mllama_dir, tmp_path):
+    """API keys for two tenants through the official client: B sees none of A's objects, each lookup a 404."""
+    from vistack.testing.server import ServerProcess, tiny_distribution
+
+    dist = tiny_distribution(tiny_mllama_dir, documents=True)
+    dist["server"] = {"auth": {"api_keys": [{"key": "sk-lsc-alice-1234567890", "principal": "alice", "tenant": "a"},
+                                            {"key": "sk-lsc-bob-0987654321", "principal": "bob", "tenant": "b"}]}}
+    with ServerProcess(dist, tmp_path / "srv") as server:
+        proc = subprocess.run([lsc_python, str(Path(__file__).with_name("lsc_isolation_script.py")), server.base_url,
+                               "sk-lsc-alice-1234567890", "sk-lsc-bob-0987654321"],
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["alice_sees"] == {"store": True, "file": True}
+    assert out["bob_lists"] == {"stores": [], "files": []}
+    assert all(e == ["NotFoundError", 404] for e in out["bob_errors"].values()), out["bob_errors"]
+    assert out["anonymous"] == ["AuthenticationError", 401] and out["health"] == "OK"

@@ -390,6 +390,7 @@ async def _chunks(*parts: bytes):
 
 
 def test_provider_expiry_is_lazy_and_purges(tmp_path):
+    from vistack.access import Principal
     from vistack.api import NotFoundError
     from vistack.api.files import FilePurpose
 
@@ -402,16 +403,17 @@ def test_provider_expiry_is_lazy_and_purges(tmp_path):
         provider, store = _provider(tmp_path, ttl_secs=60)
         await provider.initialize()
         assert (await provider.health()).status == "OK"
+        alice, bob = Principal("alice", "acme"), Principal("bob", "globex")
         info = await provider.create_file(filename="a.txt", purpose=FilePurpose.assistants,
-                                          chunks=_chunks(b"ab", b"cd"), owner="alice")
+                                          chunks=_chunks(b"ab", b"cd"), owner=alice)
         assert info.file.expires_at == info.file.created_at + 60
         assert info.sha256 == __import__("hashlib").sha256(b"abcd").hexdigest()
         assert await provider.read_bytes(info.file.id) == b"abcd"
-        stream = await provider.iter_content(info.file.id, owner="alice")
+        stream = await provider.iter_content(info.file.id, owner=alice)
         assert b"".join([c async for c in stream]) == b"abcd"
         with pytest.raises(NotFoundError):
-            await provider.get_file(info.file.id, owner="bob")  # another owner sees nothing
-        assert (await provider.list_files(owner="bob")).data == []
+            await provider.get_file(info.file.id, owner=bob)  # another tenant sees nothing
+        assert (await provider.list_files(owner=bob)).data == []
         assert [f.id for f in (await provider.list_files(owner=None)).data] == [info.file.id]
 
         row = store.get_sync("file", info.file.id)

@@ -291,14 +291,17 @@ def test_closing_a_stream_stops_generation_and_frees_the_model(vision_dir: str) 
     run(go())
 
 
-def test_queue_limit_is_503(vision_dir: str) -> None:
+def test_queue_limit_is_429_with_retry_after(vision_dir: str) -> None:
+    from vistack.api import TooManyRequestsError
+
     async def go() -> None:
         p = await provider(vision_dir, max_queued_requests=1)
         long = chat(vision_dir, [user("a")], max_tokens=300, ignore_eos=True)
         results = await asyncio.gather(p.chat_completion(long), p.chat_completion(long), return_exceptions=True)
         errors = [r for r in results if isinstance(r, Exception)]
-        assert len(errors) == 1 and isinstance(errors[0], ServiceUnavailableError)
+        assert len(errors) == 1 and isinstance(errors[0], TooManyRequestsError)
         assert "max_queued_requests" in errors[0].message
+        assert errors[0].status_code == 429 and 1 <= int(errors[0].headers()["Retry-After"]) <= 60
 
     run(go())
 

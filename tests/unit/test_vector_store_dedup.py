@@ -255,3 +255,35 @@ async def test_a_search_without_a_mode_uses_the_distribution_default(stack, tmp_
     assert found and found[0].attributes["page"] == 1
     if default_mode == "hybrid":  # fused scores are reciprocal ranks: at most 2 / (60 + 1)
         assert 0 < found[0].score <= 2 / 61
+
+
+@pytest.mark.anyio
+async def test_a_deletion_cut_by_a_crash_is_invisible_and_finished_at_start(stack: Stack, tmp_path: Path):
+    service = new_service(stack, tmp_path)
+    await service.start()
+    store = await service.create_store(CreateVectorStoreRequest(name="doomed"), OWNER)
+    file_id = await upload(stack, "doomed.pdf")
+    await service.attach_file(store.id, AttachFileRequest(file_id=file_id), OWNER)
+    await service.wait_idle()
+    record = (await service.records.get_store(store.id))[0]
+    images = (await service.records.get_file(store.id, file_id)).page_image_file_ids
+    assert images
+    record.deleting = True  # what delete_store writes first; then "the process dies"
+    await service.records.put_store(record, OWNER)
+    with pytest.raises(NotFoundError):
+        await service.get_store(store.id, OWNER)
+    assert store.id not in [s.id for s in (await service.list_stores(OWNER, 100, "desc", None, None)).data]
+    await service.stop()
+
+    again = new_service(stack, tmp_path)
+    again.records = service.records
+    await again.start()
+    try:
+        assert await again.records.get_store(store.id) is None
+        assert await again.records.list_files(store.id) == []
+        for image_id in images:
+            with pytest.raises(NotFoundError):
+                await stack.files.get_file(image_id)
+    finally:
+        await again.stop()
+        service.records.db.close()

@@ -16,6 +16,7 @@ from .errors import (
     ResponseNotFoundError,
     ServiceNotEnabledError,
     ServiceUnavailableError,
+    TooManyRequestsError,
     UnprocessableEntityError,
     VistackError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ResponseNotFoundError",
     "ServiceNotEnabledError",
     "ServiceUnavailableError",
+    "TooManyRequestsError",
     "UnprocessableEntityError",
     "VistackError",
 ]

@@ -33,6 +33,8 @@ class HealthResponse(BaseModel, extra="allow"):
 
 class HealthInfo(BaseModel):
     status: HealthStatus
+    degraded: dict[str, str] | None = Field(
+        default=None, description="vistack: providers whose dependency is down, and why (absent when none)")
 
 
 class VersionInfo(BaseModel):

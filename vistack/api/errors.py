@@ -7,6 +7,8 @@ never sees a stack trace.
 
 from __future__ import annotations
 
+import math
+
 
 class VistackError(Exception):
     """Base class: ``status_code`` and ``error_type`` travel to the client."""
@@ -22,6 +24,10 @@ class VistackError(Exception):
 
     def to_body(self) -> dict:
         return {"error": {"message": self.message, "type": self.error_type, "code": self.code, "param": self.param}}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the error needs (``Retry-After``, ``WWW-Authenticate``)."""
+        return {}
 
 
 class BadRequestError(VistackError):
@@ -122,6 +128,21 @@ class PayloadTooLargeError(VistackError):
 class UnprocessableEntityError(VistackError):
     status_code = 422
     error_type = "invalid_request_error"
+
+
+class TooManyRequestsError(VistackError):
+    """429: a queue is full or a rate limit is reached; ``Retry-After`` says when to try again."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, code: str | None = "rate_limit_exceeded",
+                 param: str | None = None) -> None:
+        super().__init__(message, code=code, param=param)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
 
 class ServiceUnavailableError(VistackError):

@@ -176,6 +176,7 @@ class StoredFileInfo(BaseModel):
 
     file: FileObject
     owner: str
+    tenant: str = "default"
     sha256: str
     content_type: str | None = None
 
@@ -183,9 +184,10 @@ class StoredFileInfo(BaseModel):
 class FilesProvider(Provider):
     """Stores uploaded bytes and their metadata; every file records its owner.
 
-    ``owner=None`` in a lookup means "any owner" (internal callers such as
-    ingestion); routes pass the caller's principal. Unknown or foreign ids
-    raise ``NotFoundError``; uploads over the configured cap raise
+    ``owner`` is a ``vistack.access.Principal``: in a lookup, the caller, checked with
+    ``vistack.access.require`` (``None`` means "any owner": internal callers such as
+    ingestion); in ``create_file``, the new file's owner (its tenant is stored too).
+    Unknown ids and ids the caller may not see raise the same ``NotFoundError``; uploads over the configured cap raise
     ``PayloadTooLargeError`` and leave nothing behind.
     """
 
@@ -197,7 +199,7 @@ class FilesProvider(Provider):
         filename: str,
         purpose: FilePurpose,
         chunks: AsyncIterator[bytes],
-        owner: str,
+        owner: Any,
         content_type: str | None = None,
         expires_after: ExpiresAfter | None = None,
     ) -> StoredFileInfo:
@@ -206,7 +208,7 @@ class FilesProvider(Provider):
     async def list_files(
         self,
         *,
-        owner: str | None,
+        owner: Any | None,
         purpose: FilePurpose | None = None,
         order: str = "desc",
         limit: int = 10000,
@@ -214,22 +216,22 @@ class FilesProvider(Provider):
     ) -> ListFilesResponse:
         raise NotImplementedError
 
-    async def get_file(self, file_id: str, owner: str | None = None) -> StoredFileInfo:
+    async def get_file(self, file_id: str, owner: Any | None = None) -> StoredFileInfo:
         raise NotImplementedError
 
-    async def iter_content(self, file_id: str, owner: str | None = None) -> AsyncIterator[bytes]:
+    async def iter_content(self, file_id: str, owner: Any | None = None) -> AsyncIterator[bytes]:
         """The exact uploaded bytes, in chunks."""
         raise NotImplementedError
 
-    async def read_bytes(self, file_id: str, owner: str | None = None) -> bytes:
+    async def read_bytes(self, file_id: str, owner: Any | None = None) -> bytes:
         raise NotImplementedError
 
-    async def local_path(self, file_id: str, owner: str | None = None) -> str | None:
+    async def local_path(self, file_id: str, owner: Any | None = None) -> str | None:
         """A local filesystem path holding the file's bytes, for readers that page through big files
         without loading them; None when the provider keeps bytes elsewhere (callers then stream)."""
         return None
 
-    async def delete_file(self, file_id: str, owner: str | None = None) -> FileDeleteResponse:
+    async def delete_file(self, file_id: str, owner: Any | None = None) -> FileDeleteResponse:
         raise NotImplementedError
 
 

@@ -80,5 +80,6 @@ class TransformersInferenceConfig(BaseModel):
         "cannot forge turns. Needs a transformers version that supports it; ignored otherwise.",
     )
     max_queued_requests: int = Field(
-        32, ge=1, description="Requests waiting or running per model; beyond this, 503 so clients back off."
+        32, ge=1, description="Requests waiting or running per model; beyond this, 429 with Retry-After so clients "
+        "back off."
     )

@@ -17,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vistack.api import ServiceUnavailableError
+from vistack.api import ServiceUnavailableError, TooManyRequestsError
+from vistack.metrics import current as current_metrics
 
 from .loading import Loaded
 
@@ -38,18 +39,28 @@ class Slot:
     error: ServiceUnavailableError | None = None
     error_at: float = 0.0
     pending: int = 0  # requests queued or running on the worker
+    seconds_per_request: float = 1.0  # moving average of a request's time on the worker (for Retry-After)
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards pending
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="vistack-transformers")
     )
 
+    def __post_init__(self) -> None:
+        self._report_depth()  # the model's queue-depth series exists (at 0) from registration
+
+    def _report_depth(self) -> None:
+        """Observability: ``vistack_queue_depth{model=<provider_resource_id>}`` = ``pending`` (under ``lock``)."""
+        current_metrics().queue_depth(self.resource_id, self.pending)
+
     # -- requests -------------------------------------------------------------------------------------
 
     def check_capacity(self) -> None:
+        """429 with a Retry-After of about the time the queue ahead needs to drain one place."""
         if self.pending >= self.max_queued:
-            raise ServiceUnavailableError(
+            raise TooManyRequestsError(
                 f"model '{self.resource_id}' is busy: {self.pending} requests are running or waiting "
                 f"(max_queued_requests={self.max_queued}); retry later.",
+                retry_after_s=min(60.0, max(1.0, self.seconds_per_request)),
                 code="model_busy",
             )
 
@@ -57,11 +68,19 @@ class Slot:
         """Queue ``fn`` on the model's single worker: generate() calls on one model never interleave."""
         with self.lock:
             self.check_capacity()
+            queued_behind = self.pending
             self.pending += 1
+            self._report_depth()
+
+        started = time.monotonic()
 
         def done(_: Future | None) -> None:
             with self.lock:
                 self.pending -= 1
+                # time on the worker including the wait, divided by the requests it waited behind
+                self.seconds_per_request = 0.8 * self.seconds_per_request + 0.2 * (time.monotonic() - started) / (
+                    queued_behind + 1)
+                self._report_depth()
 
         try:
             fut = self.executor.submit(fn, *args)

@@ -188,7 +188,7 @@ def _expires_after(form: FormData) -> ExpiresAfter | None:
             raise BadRequestError("'expires_after' must be a form field", param="expires_after")
         try:
             raw = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise BadRequestError(
                 'expires_after must be JSON like {"anchor": "created_at", "seconds": 3600}, '
                 f"or the fields expires_after[anchor] and expires_after[seconds] (got {value[:100]!r})",

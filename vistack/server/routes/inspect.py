@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+import time
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -28,9 +30,40 @@ TAG_APIS: dict[str, Api] = {
 }
 
 
-@router.get("/health", response_model=HealthInfo, summary="Get health status.")
-async def health() -> HealthInfo:
-    return HealthInfo(status=HealthStatus.OK)
+HEALTH_CHECK_TIMEOUT_S = 2.0
+HEALTH_CACHE_S = 5.0
+_cache: dict[int, tuple[float, dict[str, str]]] = {}
+
+
+@router.get("/health", response_model=HealthInfo, response_model_exclude_none=True, summary="Get health status.")
+async def health(stack: Annotated[Stack, Depends(get_stack)]) -> HealthInfo:
+    """``OK`` while the server serves; ``degraded`` names each provider whose dependency is down (a Chroma
+    server, a remote engine, missing weights), with why. Requests that need it answer 503 meanwhile."""
+    degraded = await _degraded(stack)
+    return HealthInfo(status=HealthStatus.OK, degraded=degraded or None)
+
+
+async def _degraded(stack: Stack) -> dict[str, str]:
+    """Providers whose health is Error, checked concurrently with a short timeout and cached briefly (probes
+    may call this every second)."""
+    now = time.monotonic()
+    cached = _cache.get(id(stack))
+    if cached is not None and now - cached[0] < HEALTH_CACHE_S:
+        return cached[1]
+
+    async def one(pid: str, provider: Any) -> tuple[str, str | None]:
+        try:
+            result = await asyncio.wait_for(provider.health(), HEALTH_CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return pid, f"health check timed out after {HEALTH_CHECK_TIMEOUT_S:g} s"
+        except Exception as e:  # noqa: BLE001 - a failing check is a degraded dependency, not a failed probe
+            return pid, f"{type(e).__name__}: {e}"
+        return pid, (result.message or "error") if result.status == HealthStatus.ERROR else None
+
+    checks = await asyncio.gather(*(one(pid, h.instance) for pid, h in stack.providers.items()))
+    found = {pid: message for pid, message in checks if message is not None}
+    _cache[id(stack)] = (now, found)
+    return found
 
 
 @router.get("/version", response_model=VersionInfo, summary="Get version.")
