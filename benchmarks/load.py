@@ -39,11 +39,13 @@ class Stats:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.status: dict[str, Counter] = defaultdict(Counter)
         self.missing_retry_after = 0
+        self.errors: Counter = Counter()
 
-    def record(self, op: str, seconds: float, response: httpx.Response | None) -> None:
+    def record(self, op: str, seconds: float, response: httpx.Response | None, error: str | None = None) -> None:
         self.latency[op].append(seconds)
         if response is None:
             self.status[op]["error"] += 1
+            self.errors[f"{op}: {error}"] += 1
             return
         self.status[op][response.status_code] += 1
         if response.status_code == 429 and "retry-after" not in response.headers:
@@ -57,6 +59,7 @@ async def client_loop(http: httpx.AsyncClient, store_id: str, stop_at: float, st
         op = rng.choices(ops, weights)[0]
         started = time.perf_counter()
         response: httpx.Response | None = None
+        error: str | None = None
         try:
             if op == "search":
                 response = await http.post(f"/v1/vector_stores/{store_id}/search",
@@ -71,9 +74,9 @@ async def client_loop(http: httpx.AsyncClient, store_id: str, stop_at: float, st
             else:
                 response = await http.post("/v1/files", data={"purpose": "assistants"},
                                            files={"file": (f"note-{seed}.txt", b"n" * 2048, "text/plain")})
-        except httpx.HTTPError:
-            response = None
-        stats.record(op, time.perf_counter() - started, response)
+        except httpx.HTTPError as e:
+            response, error = None, f"{type(e).__name__}: {e}"[:120]
+        stats.record(op, time.perf_counter() - started, response, error)
         if response is not None and response.status_code == 429:
             await asyncio.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
 
@@ -128,6 +131,8 @@ def main() -> None:
     console.print(f"total {sum(total.values())} requests ({sum(total.values()) / elapsed:.1f}/s): "
                   f"5xx {fivexx}, 429 {total[429]} (without Retry-After: {stats.missing_retry_after}), "
                   f"transport errors {total['error']}")
+    for what, n in stats.errors.most_common():
+        console.print(f"  {n} x {what}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"({config.source}) on {url}  state: {config.storage.state_dir}"
         )
     uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=args.log_level,
-                log_config=None, access_log=False)
+                log_config=None, access_log=False, timeout_keep_alive=config.server.keep_alive_s)
     return 0
 
 

@@ -223,6 +223,10 @@ class ServerConfig(_Strict):
     max_upload_bytes: int = Field(default=513 * 1024 * 1024, ge=1024, description="cap for multipart uploads")
     auth: AuthConfig | None = None
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    keep_alive_s: float = Field(
+        default=75.0, gt=0, description="idle keep-alive connections are closed after this; longer than clients' "
+        "pool idle times, so a client rarely sends on a connection the server is closing (uvicorn's 5 s default "
+        "made busy clients see connection resets)")
     cors_origins: list[str] = Field(default_factory=list)
 
 
