@@ -42,6 +42,7 @@ class FileRecord(BaseModel):
     duplicate_of: str | None = None
     batch_id: str | None = None
     page_image_file_ids: list[str] = Field(default_factory=list)
+    detaching: bool = False  # set in one write when detaching starts: gone for callers, finished at restart
     chunk_count: int = 0
     page_count: int = 0
     attempts: int = 0
@@ -91,12 +92,14 @@ class Records:
             FILE_KIND, file_key(rec.object.vector_store_id, rec.object.id), owner, rec.model_dump(mode="json")
         )
 
-    async def get_file(self, store_id: str, file_id: str) -> FileRecord | None:
+    async def get_file(self, store_id: str, file_id: str, *, include_detaching: bool = False) -> FileRecord | None:
         obj = await self.db.get(FILE_KIND, file_key(store_id, file_id))
-        return FileRecord.model_validate(obj.data) if obj else None
+        rec = FileRecord.model_validate(obj.data) if obj else None
+        return rec if rec is not None and (include_detaching or not rec.detaching) else None
 
-    async def list_files(self, store_id: str) -> list[FileRecord]:
-        return [FileRecord.model_validate(o.data) for o in await self.db.list(FILE_KIND, id_prefix=f"{store_id}/")]
+    async def list_files(self, store_id: str, *, include_detaching: bool = False) -> list[FileRecord]:
+        found = [FileRecord.model_validate(o.data) for o in await self.db.list(FILE_KIND, id_prefix=f"{store_id}/")]
+        return [f for f in found if include_detaching or not f.detaching]
 
     async def all_files(self) -> list[tuple[FileRecord, str]]:
         return [(FileRecord.model_validate(o.data), o.owner) for o in await self.db.list(FILE_KIND)]

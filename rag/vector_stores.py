@@ -107,6 +107,19 @@ class VectorStoreService:
             except Exception as e:  # noqa: BLE001 - a backend down now: it stays invisible, tried at next start
                 log.warning("could not finish deleting vector store %s: %s", interrupted.object.id, e)
         for rec, _owner in await self.records.all_files():
+            if rec.detaching:
+                found = await self.records.get_store(rec.object.vector_store_id)
+                try:
+                    if found is None:
+                        await self.records.delete_file(rec.object.vector_store_id, rec.object.id)
+                    else:
+                        log.info("finishing the detach of %s from %s", rec.object.id, rec.object.vector_store_id)
+                        await self._finish_detach(found[0], rec)
+                except Exception as e:  # noqa: BLE001 - a backend down now: still invisible, tried at next start
+                    log.warning("could not finish detaching %s: %s", rec.object.id, e)
+        for rec, _owner in await self.records.all_files():
+            if rec.detaching:
+                continue
             if rec.object.status == "in_progress":
                 log.info("resuming ingestion of %s into %s", rec.object.id, rec.object.vector_store_id)
                 self._enqueue(rec.object.vector_store_id, rec.object.id)
@@ -254,7 +267,7 @@ class VectorStoreService:
         """Remove a deleting store's files, page images, index and batches, then its record; a crash part way
         leaves it ``deleting`` (invisible), and ``start`` finishes the job."""
         store_id = record.object.id
-        for rec in await self.records.list_files(store_id):
+        for rec in await self.records.list_files(store_id, include_detaching=True):
             self._cancel(store_id, rec.object.id)
             await self.ingestor.delete_page_images(rec)
             await self.records.forget_page_images(store_id, rec.object.id)
@@ -380,14 +393,22 @@ class VectorStoreService:
             rec = await self.records.get_file(store_id, file_id)  # re-read under the locks
             if rec is None:  # deleted meanwhile by a concurrent request
                 return VectorStoreFileDeleteResponse(id=file_id)
-            if rec.duplicate_of is None:
-                heirs = [f for f in await self.records.list_files(store_id) if f.duplicate_of == file_id]
-                if heirs:
-                    await self._hand_over(store, rec, [h.object.id for h in heirs], owner)
-                else:
-                    await self.ingestor.cleanup(store, rec)
-            await self.records.delete_file(store_id, file_id)
+            rec.detaching = True
+            await self.records.put_file(rec, owner)  # one write: gone for every caller from here on
+            await self._finish_detach(store, rec)
         return VectorStoreFileDeleteResponse(id=file_id)
+
+    async def _finish_detach(self, store: StoreRecord, rec: FileRecord) -> None:
+        """Hand the content to a duplicate or remove it, then drop the record; a crash part way leaves the file
+        ``detaching`` (invisible) and ``start`` finishes the job."""
+        store_id, file_id = store.object.id, rec.object.id
+        if rec.duplicate_of is None:
+            heirs = [f for f in await self.records.list_files(store_id) if f.duplicate_of == file_id]
+            if heirs:
+                await self._hand_over(store, rec, [h.object.id for h in heirs], SYSTEM)
+            else:
+                await self.ingestor.cleanup(store, rec)
+        await self.records.delete_file(store_id, file_id)
 
     async def _hand_over(self, store: StoreRecord, original: FileRecord, heir_ids: list[str], owner: Principal) -> None:
         """Make the oldest duplicate of a leaving original the owner of the shared content.

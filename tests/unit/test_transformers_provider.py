@@ -306,6 +306,15 @@ def test_queue_limit_is_429_with_retry_after(vision_dir: str) -> None:
     run(go())
 
 
+def test_generation_time_limit_stops_a_runaway_request(vision_dir: str) -> None:
+    async def go() -> None:
+        p = await provider(vision_dir, max_generation_s=0.05)
+        r = await p.chat_completion(chat(vision_dir, [user("a")], max_tokens=2000, ignore_eos=True))
+        assert r.choices[0].finish_reason == "length" and 0 < r.usage.completion_tokens < 2000
+
+    run(go())
+
+
 def test_unsupported_parameters_are_400(vision_dir: str) -> None:
     async def go() -> None:
         p = await provider(vision_dir)

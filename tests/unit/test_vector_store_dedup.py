@@ -287,3 +287,30 @@ async def test_a_deletion_cut_by_a_crash_is_invisible_and_finished_at_start(stac
     finally:
         await again.stop()
         service.records.db.close()
+
+
+@pytest.mark.anyio
+async def test_a_detach_cut_by_a_crash_is_invisible_and_finished_at_start(stack: Stack, tmp_path: Path):
+    service = new_service(stack, tmp_path)
+    await service.start()
+    store = await service.create_store(CreateVectorStoreRequest(name="detach"), OWNER)
+    file_id = await upload(stack, "leaving.pdf")
+    await service.attach_file(store.id, AttachFileRequest(file_id=file_id), OWNER)
+    await service.wait_idle()
+    rec = await service.records.get_file(store.id, file_id)
+    rec.detaching = True  # what delete_file writes first; then "the process dies"
+    await service.records.put_file(rec, OWNER)
+    with pytest.raises(NotFoundError):
+        await service.get_file(store.id, file_id, OWNER)
+    assert (await service.get_store(store.id, OWNER)).file_counts.total == 0
+    await service.stop()
+
+    again = new_service(stack, tmp_path)
+    again.records = service.records
+    await again.start()
+    try:
+        assert await again.records.get_file(store.id, file_id, include_detaching=True) is None
+        assert await chunks_of(again, store.id, file_id=file_id) == []
+    finally:
+        await again.stop()
+        service.records.db.close()

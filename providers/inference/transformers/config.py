@@ -79,6 +79,10 @@ class TransformersInferenceConfig(BaseModel):
         description="Encode special tokens typed in messages (e.g. <|eot_id|>) as plain text, so user content "
         "cannot forge turns. Needs a transformers version that supports it; ignored otherwise.",
     )
+    max_generation_s: float | None = Field(
+        300.0, gt=0, description="Generation time limit per request: a generation still running then stops as if it "
+        "hit max_tokens (finish_reason length), so one runaway request cannot hold the model's worker; None: no limit."
+    )
     max_queued_requests: int = Field(
         32, ge=1, description="Requests waiting or running per model; beyond this, 429 with Retry-After so clients "
         "back off."

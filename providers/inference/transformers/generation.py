@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ def _generate_sync(
         prompt_len = int(inputs["input_ids"].shape[1])
         criteria = stopping_criteria(tok, prompt_len, sampling.stop, cancel)
         rng = _RNG_LOCK if gen_config.do_sample else contextlib.nullcontext()
+        started = time.monotonic()
         with rng:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
@@ -115,7 +117,9 @@ def _generate_sync(
             )
         new_ids = output[0, prompt_len:].tolist()
         hit_eos = bool(new_ids) and new_ids[-1] in loaded.eos_ids
-        finish: FinishReason = "length" if len(new_ids) >= sampling.max_new_tokens and not hit_eos else "stop"
+        timed_out = sampling.max_time is not None and time.monotonic() - started >= sampling.max_time
+        cut_short = len(new_ids) >= sampling.max_new_tokens or timed_out  # max_tokens or max_generation_s
+        finish: FinishReason = "length" if cut_short and not hit_eos else "stop"
         text = "" if streamer is not None else tok.decode(new_ids, skip_special_tokens=True)
         return Outcome(text=text, completion_tokens=len(new_ids), finish_reason=finish)
     except torch.OutOfMemoryError as e:

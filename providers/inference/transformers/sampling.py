@@ -29,6 +29,7 @@ class Sampling:
     seed: int | None
     stop: list[str]
     extra: dict[str, Any]
+    max_time: float | None = None  # seconds of generation before it stops (finish_reason "length")
 
 
 def sampling_for(
@@ -68,6 +69,7 @@ def sampling_for(
         seed=request.seed,
         stop=request.stop_sequences,
         extra=_extra_sampling(request.model_extra or {}),
+        max_time=config.max_generation_s,
     )
 
 
@@ -90,6 +92,8 @@ def generation_config(loaded: Loaded, s: Sampling) -> Any:
         setattr(gc_, key, value)
     if gc_.pad_token_id is None:
         gc_.pad_token_id = loaded.pad_id
+    if s.max_time is not None:
+        gc_.max_time = s.max_time
     return gc_
 
 
