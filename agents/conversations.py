@@ -30,7 +30,7 @@ from vistack.api.conversations import (
 from vistack.api.responses import FileSearchCallItem, Item
 from vistack.context import current_principal
 from vistack.pagination import Order, paginate
-from vistack.storage import MetadataStore, Owner, StoredObject
+from vistack.storage import MetadataStore, Owner, Row, StoredObject
 
 CONVERSATION_KIND = "conversation"
 ITEM_KIND = "conversation_item"
@@ -78,9 +78,9 @@ class ConversationsService:
     async def create(self, req: CreateConversationRequest, owner: Principal | None = None) -> Conversation:
         owner = owner or current_principal()
         conv = Conversation(id=new_conversation_id(), created_at=int(time.time()), metadata=req.metadata)
-        await self.store.put(CONVERSATION_KIND, conv.id, owner, conv.model_dump(mode="json", exclude={"items"}))
-        if req.items:
+        if req.items:  # items first: until the conversation's own record exists they are unreachable
             await self._append(conv.id, [with_id(i) for i in req.items], owner)
+        await self.store.put(CONVERSATION_KIND, conv.id, owner, conv.model_dump(mode="json", exclude={"items"}))
         return conv
 
     async def get(self, conversation_id: str) -> Conversation:
@@ -108,10 +108,16 @@ class ConversationsService:
 
     async def append(self, conversation_id: str, items: list[Any]) -> list[Any]:
         """Append items (a response's input and output) as the conversation's owner; returns them with ids."""
-        found = await self._owned(conversation_id, Action.update)
         stamped = [with_id(i) for i in items]
-        await self._append(conversation_id, stamped, found.owner_principal)
+        await self.store.put_rows(await self.item_rows(conversation_id, stamped))
         return stamped
+
+    async def item_rows(self, conversation_id: str, items: list[Any]) -> list[Row]:
+        """Rows that append ``items`` (with ids), for a caller writing them in one transaction with its own."""
+        found = await self._owned(conversation_id, Action.update)
+        owner = found.owner_principal
+        return [(ITEM_KIND, f"{conversation_id}/{i.id}", owner, i.model_dump(mode="json", by_alias=True))
+                for i in items]
 
     async def list_items(
         self,

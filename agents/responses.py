@@ -220,10 +220,12 @@ class ResponsesProvider(Provider):
 
     async def _persist_final(self, req: CreateResponseRequest, response: ResponseObject, turn_input: list[Any],
                              owner: Principal) -> None:
-        if req.store is not False:
-            await self._store.put(response, turn_input, owner, req)
+        rows = [self._store.row(response, turn_input, owner, req)] if req.store is not False else []
         if req.conversation and response.status in ("completed", "incomplete"):
-            await self.conversations.append(req.conversation, [*turn_input, *response.output])
+            items = [with_id(i) for i in [*turn_input, *response.output]]
+            rows += await self.conversations.item_rows(req.conversation, items)
+        if rows:  # the response and its conversation turn: both, or (after a crash) neither
+            await self._store.db.put_rows(rows)
 
     # ----- background --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from vistack.access import Action, Principal, allows, require
 from vistack.api import ResponseNotFoundError
 from vistack.api.responses import CreateResponseRequest, Item, ResponseObject
 from vistack.context import current_principal
-from vistack.storage import MetadataStore, Owner, StoredObject
+from vistack.storage import MetadataStore, Owner, Row, StoredObject
 
 RESPONSE_KIND = "response"
 MAX_CHAIN = 10_000  # previous_response_id hops followed before giving up (a cycle cannot exist, but be bounded)
@@ -41,14 +41,20 @@ class ResponseStore:
 
     async def put(self, response: ResponseObject, input_items: list[Any], owner: Owner,
                   request: CreateResponseRequest | None = None) -> None:
-        """``request`` is kept only for a background response: what a restart needs to run it again."""
+        await self.db.put(*self.row(response, input_items, owner, request))
+
+    @staticmethod
+    def row(response: ResponseObject, input_items: list[Any], owner: Owner,
+            request: CreateResponseRequest | None = None) -> Row:
+        """The stored object; ``request`` is kept only for a background response (what a restart needs to run
+        it again)."""
         data: dict[str, Any] = {
             "response": response.model_dump(mode="json", by_alias=True),
             "input": [i.model_dump(mode="json", by_alias=True) for i in input_items],
         }
         if request is not None and response.background:
             data["request"] = request.model_dump(mode="json", by_alias=True, exclude_none=True)
-        await self.db.put(RESPONSE_KIND, response.id, owner, data)
+        return (RESPONSE_KIND, response.id, owner, data)
 
     async def get(self, response_id: str, *, any_owner: bool = False, action: Action = Action.read) -> StoredResponse:
         """The response when the caller may ``action`` it (``any_owner``: internal), else 404 as for an unknown id."""

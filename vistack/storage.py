@@ -42,6 +42,8 @@ _INDEXES = "CREATE INDEX IF NOT EXISTS objects_kind_tenant ON objects (kind, ten
 _COLUMNS = "kind, id, owner, created_at, data, tenant"
 
 Owner = Principal | str
+Row = tuple[str, str, "Owner", dict[str, Any]]
+"""(kind, id, owner, data) of one object written by ``put_rows``."""
 """Who owns a new object: a principal (its id and tenant are stored), or a plain id in the default tenant."""
 
 
@@ -172,6 +174,28 @@ class MetadataStore:
                 conn.execute("ROLLBACK")
                 raise
 
+    def put_rows_sync(self, rows: list[Row]) -> None:
+        """Insert or replace objects of any kinds in one transaction (all visible, or none after a crash); a
+        replaced object keeps its owner, tenant and creation time, like ``put``."""
+        base = time.time()
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for i, (kind, id, owner, data) in enumerate(rows):
+                    owner_id, tenant = owner_parts(owner)
+                    created = base + i * 1e-6
+                    old = conn.execute("SELECT created_at, owner, tenant FROM objects WHERE kind=? AND id=?",
+                                       (kind, id)).fetchone()
+                    if old is not None:
+                        created, owner_id, tenant = old
+                    conn.execute(f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                                 (kind, id, owner_id, created, json.dumps(data, default=str), tenant))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     def delete_prefix_sync(self, kind: str, id_prefix: str) -> int:
         with self._lock:
             cur = self._conn.execute(
@@ -196,6 +220,9 @@ class MetadataStore:
 
     async def put_many(self, kind: str, records: list[tuple[str, dict[str, Any]]], owner: Owner) -> None:
         await asyncio.to_thread(self.put_many_sync, kind, records, owner)
+
+    async def put_rows(self, rows: list[Row]) -> None:
+        await asyncio.to_thread(self.put_rows_sync, rows)
 
     async def delete_prefix(self, kind: str, id_prefix: str) -> int:
         return await asyncio.to_thread(self.delete_prefix_sync, kind, id_prefix)
