@@ -34,7 +34,7 @@ from typing import Any
 
 from vistack.access import Principal
 from vistack.api import ServiceUnavailableError
-from vistack.api.files import FilePurpose
+from vistack.api.files import FilePurpose, new_file_id
 from vistack.api.protocols import ChunkMetadataValue, FilesProvider, StoredChunk
 from vistack.api.vector_stores import LastError
 from vistack.config import VectorStoresDefaults
@@ -271,16 +271,17 @@ class Ingestor:
                 result.page_count += 1
                 image_id = ""
                 if page.image_png:
-                    stored = await self.files.create_file(
+                    image_id = new_file_id()
+                    if self.records is not None:  # noted before it exists: a crash cannot leave it unrecorded
+                        await self.records.note_page_image(store.object.id, file_id, image_id, owner)
+                    await self.files.create_file(
                         filename=f"{stem}.page-{page.number:04d}.png",
                         purpose=FilePurpose.vision,
                         chunks=_one_chunk(page.image_png),
                         owner=owner,
                         content_type="image/png",
+                        file_id=image_id,
                     )
-                    image_id = stored.file.id
-                    if self.records is not None:
-                        await self.records.note_page_image(store.object.id, file_id, image_id, owner)
                     result.page_image_file_ids.append(image_id)
                 pending.extend(self._chunks(rec, page, image_id, attributes, max_tokens, overlap))
                 if len(pending) >= self.settings.embedding_batch_size:

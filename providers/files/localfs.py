@@ -22,7 +22,6 @@ import re
 import tempfile
 import time
 import unicodedata
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,7 +36,14 @@ from vistack.api import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from vistack.api.files import ExpiresAfter, FileDeleteResponse, FileObject, FilePurpose, ListFilesResponse
+from vistack.api.files import (
+    ExpiresAfter,
+    FileDeleteResponse,
+    FileObject,
+    FilePurpose,
+    ListFilesResponse,
+    new_file_id,
+)
 from vistack.api.protocols import FilesProvider, StoredFileInfo
 from vistack.storage import owner_parts
 
@@ -75,10 +81,6 @@ class LocalFSFilesConfig(BaseModel):
         description="Default lifetime of a file when the upload names no expires_after; none: files never expire",
     )
     fsync: bool = Field(default=True, description="fsync each upload before it becomes visible (crash safety)")
-
-
-def new_file_id() -> str:
-    return "file-" + uuid.uuid4().hex
 
 
 def sanitize_filename(name: str | None) -> str:
@@ -296,13 +298,16 @@ class LocalFSFilesProvider(FilesProvider):
         owner: Principal,
         content_type: str | None = None,
         expires_after: ExpiresAfter | None = None,
+        file_id: str | None = None,
     ) -> StoredFileInfo:
         try:
             purpose = FilePurpose(purpose)
         except ValueError:
             allowed = ", ".join(p.value for p in FilePurpose)
             raise BadRequestError(f"purpose must be one of: {allowed} (got {purpose!r})", param="purpose") from None
-        file_id = new_file_id()
+        if file_id is not None and (not FILE_ID_RE.match(file_id) or await self._store.get(KIND, file_id)):
+            raise BadRequestError(f"file id '{file_id}' is malformed or taken", param="file_id")
+        file_id = file_id or new_file_id()
         final = self._path(file_id)
         limit = self.config.max_file_bytes
         hasher = hashlib.sha256()

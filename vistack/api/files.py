@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+
+def new_file_id() -> str:
+    """A fresh file id (OpenAI's ``file-`` prefix); internal callers may choose one before uploading."""
+    return "file-" + uuid.uuid4().hex
 
 
 class FilePurpose(StrEnum):

@@ -202,7 +202,10 @@ class FilesProvider(Provider):
         owner: Any,
         content_type: str | None = None,
         expires_after: ExpiresAfter | None = None,
+        file_id: str | None = None,
     ) -> StoredFileInfo:
+        """``file_id``: an id the caller chose with ``vistack.api.files.new_file_id`` (ingestion records a page
+        image's id before storing it, so a crash in between cannot orphan it); default: a fresh one."""
         raise NotImplementedError
 
     async def list_files(
