@@ -112,6 +112,11 @@ class GuardrailDefaults(_Strict):
         return [] if v is None else v
 
 
+class InferenceStoreSettings(_Strict):
+    enabled: bool = Field(True, description="keep chat completions with their input messages (GET /v1/chat/"
+                                            "completions); a request's store: false skips one")
+
+
 class SafetySettings(_Strict):
     default_shield_id: str | None = Field(
         None, description="shield /v1/moderations uses when the request names no model; default: the first shield"
@@ -238,6 +243,7 @@ class StackConfig(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
     shields: list[ShieldEntry] = Field(default_factory=list)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    inference_store: InferenceStoreSettings = Field(default_factory=InferenceStoreSettings)
     vector_stores: VectorStoresDefaults = Field(default_factory=VectorStoresDefaults)
     storage: StorageConfig
     server: ServerConfig = Field(default_factory=ServerConfig)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from vistack import access
 from vistack.api import Api, ConfigError, Provider
 from vistack.api.protocols import FilesProvider, ProviderContext, VectorIOProvider
+from vistack.chat_store import ChatCompletionStore
 from vistack.config import ProviderEntry, StackConfig
 from vistack.inference import InferenceRouter
 from vistack.model_catalog import ModelCatalog
@@ -64,6 +65,7 @@ class Stack:
         self.vector_stores: VectorStoreService | None = None
         self.conversations: ConversationsService | None = None
         self.safety: SafetyService | None = None
+        self.chat_completions: ChatCompletionStore | None = None
         self._services: dict[Api, Any] = {}
 
     # ----- build ---------------------------------------------------------------------------------
@@ -126,6 +128,7 @@ class Stack:
         if api == Api.inference:
             self.models = ModelCatalog(self.store, providers)  # type: ignore[arg-type]
             self.inference = InferenceRouter(self.models)
+            self.chat_completions = ChatCompletionStore(self.store, self.config.inference_store.enabled)
             return self.inference
         if api == Api.files:
             if len(providers) > 1:

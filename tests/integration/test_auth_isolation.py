@@ -117,12 +117,14 @@ def acme(server):
         time.sleep(0.3)
     response = client.responses.create(model=MODEL, input="What is the total?")
     conversation = client.conversations.create(items=[{"type": "message", "role": "user", "content": "hello"}])
+    completion = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "private"}])
     with raw(server, ALICE) as http:
         model = http.post("/v1/models", json={"model_id": "acme-private-llm", "provider_id": "replay"})
         assert model.status_code == 200, model.text
         shield = http.post("/v1/shields", json={"shield_id": "acme-guard", "provider_shield_id": f"replay/{MODEL}"})
         assert shield.status_code == 200, shield.text
     return {"file": file.id, "store": store.id, "response": response.id, "conversation": conversation.id,
+            "completion": completion.id,
             "model": model.json()["identifier"], "shield": "acme-guard"}
 
 
@@ -167,6 +169,7 @@ def test_same_tenant_shares_and_other_tenant_sees_nothing(server, jwks, acme):
     assert acme["file"] not in [f.id for f in bob.files.list()]
     assert acme["store"] not in [s.id for s in bob.vector_stores.list()]
     assert acme["model"] not in [m.id for m in bob.models.list()]
+    assert acme["completion"] not in [c.id for c in bob.chat.completions.list()]
     assert MODEL in " ".join(m.id for m in bob.models.list()), "distribution models are shared"
 
 
@@ -193,10 +196,12 @@ def test_same_tenant_shares_and_other_tenant_sees_nothing(server, jwks, acme):
     lambda c, a: c.conversations.update(a["conversation"], metadata={"x": "y"}),
     lambda c, a: c.conversations.delete(a["conversation"]),
     lambda c, a: c.chat.completions.create(model=a["model"], messages=[{"role": "user", "content": "hi"}]),
+    lambda c, a: c.chat.completions.retrieve(a["completion"]),
 ], ids=["file-get", "file-content", "file-delete", "store-get", "store-update", "store-search", "store-files",
         "store-file-get", "store-file-detach", "store-delete", "response-get", "response-input-items",
         "response-delete", "response-continue", "conversation-continue", "file-search-tool", "conversation-get",
-        "conversation-items", "conversation-update", "conversation-delete", "model-use"])
+        "conversation-items", "conversation-update", "conversation-delete", "model-use",
+        "stored-completion-get"])
 def test_other_tenant_gets_404_for_everything(server, acme, attempt):
     with pytest.raises(openai.NotFoundError) as e:
         attempt(sdk(server, BOB), acme)
