@@ -47,7 +47,7 @@ from vistack.api.responses import (
 )
 from vistack.inference import InferenceRouter
 from vistack.safety.guardrails import Guardrails, ScreenItem, refusal_text
-from vistack.tool_calls import could_be_tool_call, parse_tool_calls
+from vistack.tool_calls import StreamedToolCalls, could_be_tool_call, parse_tool_calls
 
 from .citations import cite
 from .config import ResponsesConfig
@@ -306,7 +306,7 @@ class AgentLoop:
         held = ""
         held_logprobs: list[TokenLogprob] = []
         holding = bool(names)
-        partial_calls: dict[int, dict[str, str]] = {}
+        partial_calls = StreamedToolCalls()
         try:
             async for chunk in stream:  # type: ignore[union-attr]
                 if chunk.usage is not None:
@@ -314,12 +314,7 @@ class AgentLoop:
                 for choice_ in chunk.choices:
                     if choice_.finish_reason:
                         result.finish_reason = choice_.finish_reason
-                    for tc in choice_.delta.tool_calls or []:
-                        slot = partial_calls.setdefault(int(tc.get("index", 0) or 0), {"id": "", "name": "", "args": ""})
-                        fn = tc.get("function") or {}
-                        slot["id"] = tc.get("id") or slot["id"]
-                        slot["name"] += fn.get("name") or ""
-                        slot["args"] += fn.get("arguments") or ""
+                    partial_calls.add(choice_.delta.tool_calls)
                     text = choice_.delta.content or ""
                     if not text:
                         continue
@@ -344,11 +339,7 @@ class AgentLoop:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
-        result.tool_calls = [
-            ToolCall(id=s["id"] or f"call_{new_item_id('c')[2:26]}", function=FunctionCall(name=s["name"],
-                                                                                          arguments=s["args"] or "{}"))
-            for _, s in sorted(partial_calls.items()) if s["name"]
-        ]
+        result.tool_calls = partial_calls.calls(named_only=True, new_id=lambda: f"call_{new_item_id('c')[2:26]}")
         if not result.tool_calls and held:
             parsed = parse_tool_calls(held, names) if names else None
             if parsed:

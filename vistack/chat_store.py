@@ -22,11 +22,10 @@ from vistack.api.inference import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatMessage,
-    FunctionCall,
-    ToolCall,
 )
 from vistack.pagination import Order, paginate
 from vistack.storage import MetadataStore
+from vistack.tool_calls import StreamedToolCalls
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def assemble(chunks: list[ChatCompletionChunk]) -> ChatCompletion | None:
         return None
     texts: dict[int, str] = {}
     finish: dict[int, Any] = {}
-    calls: dict[int, dict[int, dict[str, str]]] = {}
+    calls: dict[int, StreamedToolCalls] = {}
     usage = None
     for chunk in chunks:
         usage = chunk.usage or usage
@@ -122,18 +121,12 @@ def assemble(chunks: list[ChatCompletionChunk]) -> ChatCompletion | None:
             texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
             if choice.finish_reason:
                 finish[choice.index] = choice.finish_reason
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(choice.index, {}).setdefault(int(tc.get("index", 0) or 0),
-                                                                     {"id": "", "name": "", "args": ""})
-                fn = tc.get("function") or {}
-                slot["id"] = tc.get("id") or slot["id"]
-                slot["name"] += fn.get("name") or ""
-                slot["args"] += fn.get("arguments") or ""
+            if choice.delta.tool_calls:
+                calls.setdefault(choice.index, StreamedToolCalls()).add(choice.delta.tool_calls)
     choices = []
     for index in sorted(set(texts) | set(calls)):
-        tool_calls = [ToolCall(id=s["id"] or None, function=FunctionCall(name=s["name"], arguments=s["args"] or "{}"))
-                      for _, s in sorted(calls.get(index, {}).items())] or None
-        message = AssistantMessage(content=texts.get(index) or (None if tool_calls else ""), tool_calls=tool_calls)
+        tool_calls = calls[index].calls() if index in calls else None
+        message = AssistantMessage(content=texts.get(index) or (None if tool_calls else ""), tool_calls=tool_calls or None)
         choices.append(ChatChoice(index=index, message=message, finish_reason=finish.get(index, "stop")))
     first = chunks[0]
     return ChatCompletion(id=first.id, created=first.created, model=first.model, choices=choices, usage=usage)

@@ -28,7 +28,7 @@ import ast
 import json
 import re
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from vistack.api.inference import FunctionCall, ToolCall
@@ -41,6 +41,29 @@ _FENCE = "```"
 _BARE_CALL = re.compile(r"[^\W\d]\w*\(")
 _WORD = re.compile(r"[^\W\d]\w*")
 _JSON_WORDS = {"true": True, "false": False, "null": None}
+
+
+class StreamedToolCalls:
+    """Tool calls arriving in chat chunks (OpenAI's ``delta.tool_calls``): pieces joined per call ``index``."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, dict[str, str]] = {}
+
+    def add(self, deltas: list[dict[str, Any]] | None) -> None:
+        for tc in deltas or []:
+            slot = self._slots.setdefault(int(tc.get("index", 0) or 0), {"id": "", "name": "", "args": ""})
+            fn = tc.get("function") or {}
+            slot["id"] = tc.get("id") or slot["id"]
+            slot["name"] += fn.get("name") or ""
+            slot["args"] += fn.get("arguments") or ""
+
+    def calls(self, *, named_only: bool = False, new_id: Callable[[], str] | None = None) -> list[ToolCall]:
+        """The joined calls in index order; a call without an id gets ``new_id()`` (else ``None``)."""
+        return [
+            ToolCall(id=s["id"] or (new_id() if new_id else None),
+                     function=FunctionCall(name=s["name"], arguments=s["args"] or "{}"))
+            for _, s in sorted(self._slots.items()) if s["name"] or not named_only
+        ]
 
 
 class _NotACall(Exception):

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from vistack.testing import documents as docs
 from vistack.testing.mcp import run_mcp_server
-from vistack.testing.replay_server import replay_distribution
+from vistack.testing.replay_server import ReplayScript, replay_distribution
+from vistack.testing.replay_server import stream_events as stream
 from vistack.testing.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -28,26 +27,9 @@ MODEL = "replay-llama"
 WEATHER_CALL = '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}'
 
 
-class Replay:
-    """The script the model replays and the log of the calls it received."""
-
-    def __init__(self, root: Path) -> None:
-        self.script, self.log = root / "script.jsonl", root / "calls.jsonl"
-        self.script.write_text("")
-
-    def say(self, *texts: str) -> None:
-        self.log.write_text("")
-        self.script.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-
-    def calls(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    return Replay(tmp_path_factory.mktemp("replay"))
+    return ReplayScript(tmp_path_factory.mktemp("replay"))
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +66,6 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weath
 def size(text: str) -> tuple[int, int]:
     width, height = text.split("x")
     return int(width), int(height)
-
-
-def stream(http: httpx.Client, body: dict) -> list[dict]:
-    events = []
-    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
-        assert r.status_code == 200, r.read()
-        for line in r.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
 
 
 # ----- function tools ---------------------------------------------------------------------------------

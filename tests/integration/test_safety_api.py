@@ -21,7 +21,8 @@ import pytest
 from PIL import Image
 
 from vistack.testing import documents as docs
-from vistack.testing.replay_server import replay_distribution
+from vistack.testing.replay_server import ReplayScript, replay_distribution
+from vistack.testing.replay_server import stream_events as stream
 from vistack.testing.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -43,32 +44,28 @@ def guard_lines() -> str:
 
 
 class Replay:
+    """The answering model's script and the guard model's (fixed verdicts, repeated), with their call logs."""
+
     def __init__(self, root: Path) -> None:
-        self.script, self.log = root / "script.jsonl", root / "calls.jsonl"
-        self.guard_script, self.guard_log = root / "guard.jsonl", root / "guard-calls.jsonl"
-        self.script.write_text("")
-        self.guard_script.write_text(guard_lines())
+        self.model, self.guard = ReplayScript(root, "model"), ReplayScript(root, "guard")
+        self.guard.script.write_text(guard_lines())
 
     def say(self, *texts: str) -> None:
-        self.log.write_text("")
-        self.guard_log.write_text("")
-        self.script.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        self.guard.clear_log()
+        self.model.say(*texts)
 
     def calls(self, guard: bool = False) -> list[dict]:
-        path = self.guard_log if guard else self.log
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return (self.guard if guard else self.model).calls()
 
 
 def guarded_distribution(replay: Replay, *, name: str, guardrails: dict | None = None,
                          prompt_guard: Path | None = None) -> dict:
-    dist = replay_distribution(replay.script, replay.log, name=name, vector_stores={"max_pages": 10,
+    dist = replay_distribution(replay.model.script, replay.model.log, name=name, vector_stores={"max_pages": 10,
                                                                                    "page_image_dpi": 60})
     dist["apis"].append("safety")
     dist["providers"]["inference"].append({
         "provider_id": "guard-double", "provider_type": "inline::replay", "module": "vistack.testing.replay",
-        "config": {"script": str(replay.guard_script), "log": str(replay.guard_log), "default_text": "safe"}})
+        "config": {"script": str(replay.guard.script), "log": str(replay.guard.log), "default_text": "safe"}})
     dist["models"].append({"model_id": "Llama-Guard-3-11B-Vision", "provider_id": "guard-double",
                            "model_type": "llm", "metadata": {"vision": True}})
     dist["providers"]["safety"] = [{"provider_id": "llama-guard", "provider_type": "inline::llama-guard",
@@ -330,17 +327,6 @@ def test_safe_answer_passes_guardrails_unchanged(client, replay, prompt_guard_di
     assert response.moderation.input.model == f"{GUARD_MODEL}, {prompt_guard_dir}", "both shields ran"
 
 
-def stream(http, body):
-    events = []
-    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
-        assert r.status_code == 200, r.read()
-        for line in r.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
-
-
 def test_streaming_never_emits_unsafe_text(http, replay):
     replay.say(f"Step one of how to {UNSAFE}: first you gather the tools and then you proceed.")
     events = stream(http, {"model": MODEL, "input": "Story please", "guardrails": ["llama-guard"]})
@@ -419,7 +405,7 @@ def test_distribution_guardrails_apply_without_request_and_window_releases(scree
 
 def test_guardrails_without_safety_api_is_503(tmp_path):
     replay = Replay(tmp_path)
-    with ServerProcess(replay_distribution(replay.script, replay.log, name="nosafety"), tmp_path / "srv") as proc:
+    with ServerProcess(replay_distribution(replay.model.script, replay.model.log, name="nosafety"), tmp_path / "srv") as proc:
         r = httpx.post(f"{proc.base_url}/v1/responses", json={"model": MODEL, "input": "hi", "guardrails": ["x"]},
                        timeout=60)
         assert r.status_code == 503 and "Safety" in r.json()["error"]["message"]

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vistack.providers.inference.transformers.loading import pin_threads  # noqa: E402 - after the torch skip
+from vistack.torch_threads import pin_threads  # noqa: E402 - after the torch skip
 
 
 def _in_fresh_thread(fn):

@@ -257,30 +257,42 @@ async def test_a_search_without_a_mode_uses_the_distribution_default(stack, tmp_
         assert 0 < found[0].score <= 2 / 61
 
 
-@pytest.mark.anyio
-async def test_a_deletion_cut_by_a_crash_is_invisible_and_finished_at_start(stack: Stack, tmp_path: Path):
+async def one_ingested_file(stack: Stack, tmp_path: Path, filename: str) -> tuple[VectorStoreService, str, str]:
+    """A started service with one store holding one ingested file: (service, store id, file id)."""
     service = new_service(stack, tmp_path)
     await service.start()
-    store = await service.create_store(CreateVectorStoreRequest(name="doomed"), OWNER)
-    file_id = await upload(stack, "doomed.pdf")
+    store = await service.create_store(CreateVectorStoreRequest(name=filename), OWNER)
+    file_id = await upload(stack, filename)
     await service.attach_file(store.id, AttachFileRequest(file_id=file_id), OWNER)
     await service.wait_idle()
-    record = (await service.records.get_store(store.id))[0]
-    images = (await service.records.get_file(store.id, file_id)).page_image_file_ids
+    return service, store.id, file_id
+
+
+async def restarted(service: VectorStoreService, stack: Stack, tmp_path: Path) -> VectorStoreService:
+    """A new service on the same records, started as after a crash of ``service``."""
+    await service.stop()
+    again = new_service(stack, tmp_path)
+    again.records = service.records
+    await again.start()
+    return again
+
+
+@pytest.mark.anyio
+async def test_a_deletion_cut_by_a_crash_is_invisible_and_finished_at_start(stack: Stack, tmp_path: Path):
+    service, store_id, file_id = await one_ingested_file(stack, tmp_path, "doomed.pdf")
+    record = (await service.records.get_store(store_id))[0]
+    images = (await service.records.get_file(store_id, file_id)).page_image_file_ids
     assert images
     record.deleting = True  # what delete_store writes first; then "the process dies"
     await service.records.put_store(record, OWNER)
     with pytest.raises(NotFoundError):
-        await service.get_store(store.id, OWNER)
-    assert store.id not in [s.id for s in (await service.list_stores(OWNER, 100, "desc", None, None)).data]
-    await service.stop()
+        await service.get_store(store_id, OWNER)
+    assert store_id not in [s.id for s in (await service.list_stores(OWNER, 100, "desc", None, None)).data]
 
-    again = new_service(stack, tmp_path)
-    again.records = service.records
-    await again.start()
+    again = await restarted(service, stack, tmp_path)
     try:
-        assert await again.records.get_store(store.id) is None
-        assert await again.records.list_files(store.id) == []
+        assert await again.records.get_store(store_id) is None
+        assert await again.records.list_files(store_id) == []
         for image_id in images:
             with pytest.raises(NotFoundError):
                 await stack.files.get_file(image_id)
@@ -291,26 +303,18 @@ async def test_a_deletion_cut_by_a_crash_is_invisible_and_finished_at_start(stac
 
 @pytest.mark.anyio
 async def test_a_detach_cut_by_a_crash_is_invisible_and_finished_at_start(stack: Stack, tmp_path: Path):
-    service = new_service(stack, tmp_path)
-    await service.start()
-    store = await service.create_store(CreateVectorStoreRequest(name="detach"), OWNER)
-    file_id = await upload(stack, "leaving.pdf")
-    await service.attach_file(store.id, AttachFileRequest(file_id=file_id), OWNER)
-    await service.wait_idle()
-    rec = await service.records.get_file(store.id, file_id)
+    service, store_id, file_id = await one_ingested_file(stack, tmp_path, "leaving.pdf")
+    rec = await service.records.get_file(store_id, file_id)
     rec.detaching = True  # what delete_file writes first; then "the process dies"
     await service.records.put_file(rec, OWNER)
     with pytest.raises(NotFoundError):
-        await service.get_file(store.id, file_id, OWNER)
-    assert (await service.get_store(store.id, OWNER)).file_counts.total == 0
-    await service.stop()
+        await service.get_file(store_id, file_id, OWNER)
+    assert (await service.get_store(store_id, OWNER)).file_counts.total == 0
 
-    again = new_service(stack, tmp_path)
-    again.records = service.records
-    await again.start()
+    again = await restarted(service, stack, tmp_path)
     try:
-        assert await again.records.get_file(store.id, file_id, include_detaching=True) is None
-        assert await chunks_of(again, store.id, file_id=file_id) == []
+        assert await again.records.get_file(store_id, file_id, include_detaching=True) is None
+        assert await chunks_of(again, store_id, file_id=file_id) == []
     finally:
         await again.stop()
         service.records.db.close()

@@ -10,6 +10,13 @@ from __future__ import annotations
 import math
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's first line (at most 400 characters), for a one-line error message."""
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    return line[:400]
+
+
 class VistackError(Exception):
     """Base class: ``status_code`` and ``error_type`` travel to the client."""
 

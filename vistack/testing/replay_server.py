@@ -8,10 +8,47 @@ Use with :class:`vistack.testing.server.ServerProcess`::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 REPLAY_MODEL_ID = "replay-llama"
+
+
+class ReplayScript:
+    """A replay model's script and the log of the calls it received, both under ``root``; tests rewrite the
+    script between requests (see :mod:`vistack.testing.replay`)."""
+
+    def __init__(self, root: Path, name: str = "script") -> None:
+        self.script, self.log = root / f"{name}.jsonl", root / f"{name}-calls.jsonl"
+        self.script.write_text("")
+
+    def say(self, *texts: str) -> None:
+        """The next calls answer ``texts``, in order; the log starts afresh."""
+        self.clear_log()
+        self.script.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+    def clear_log(self) -> None:
+        self.log.write_text("")
+
+    def calls(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+def stream_events(http: httpx.Client, body: dict[str, Any]) -> list[dict]:
+    """``POST /v1/responses`` with ``stream: true``: the events' JSON, checked to be numbered 0, 1, 2, ..."""
+    events = []
+    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
+        assert r.status_code == 200, r.read()
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    return events
 
 
 def replay_distribution(

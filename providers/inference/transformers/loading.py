@@ -9,13 +9,14 @@ import importlib
 import importlib.util
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vistack.api import ServiceUnavailableError
+from vistack.api.errors import first_line
+from vistack.torch_threads import pin_threads
 
 from .config import PROVIDER_TYPE, TransformersInferenceConfig
 
@@ -257,31 +258,6 @@ class ModelLoader:
         return BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True
         )
-
-
-def pin_threads(torch: Any, threads: int) -> None:
-    """``threads`` intra-op threads for the calling thread only (the model's worker: it loads and generates).
-
-    ``torch.set_num_threads`` sets the calling thread's OpenMP/MKL count *and* the process-wide
-    value that threads starting torch work later pick up, so an LLM's ``cores - 1`` would also
-    throttle, say, an embedding model running in another thread. The worker's own count is fixed
-    now (the first parallel call initialises a thread's count), then the process-wide value goes
-    back to what it was, set from a short-lived helper thread.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    torch.get_num_threads()  # initialises this thread's count now, while the process-wide value is ours
-    if previous != threads:
-        helper = threading.Thread(target=torch.set_num_threads, args=(previous,), name="vistack-threads-restore")
-        helper.start()
-        helper.join()
-
-
-def first_line(e: BaseException) -> str:
-    """An exception's first line, for a one-line error message."""
-    text = str(e).strip().splitlines()
-    line = text[0] if text else type(e).__name__
-    return line[:400]
 
 
 def empty_cache(torch: Any) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vistack.api import ServiceUnavailableError
+from vistack.api.errors import first_line
 
 from .config import DEFAULT_MODEL, MODEL_ENV, PROVIDER_TYPE, GuardType, PromptGuardConfig
 
@@ -280,29 +280,6 @@ def _device(rid: str, config: PromptGuardConfig, torch: Any) -> str:
             code="provider_misconfigured",
         )
     return config.device
-
-
-def pin_threads(threads: int) -> None:
-    """``threads`` torch intra-op threads for the calling (worker) thread only.
-
-    ``torch.set_num_threads`` also sets the process-wide value other threads pick up later, so it
-    is put back from a short-lived helper thread once this thread's own count is fixed.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    torch.get_num_threads()  # fixes this thread's count now, while the process-wide value is ours
-    if previous != threads:
-        helper = threading.Thread(target=torch.set_num_threads, args=(previous,), name="vistack-threads-restore")
-        helper.start()
-        helper.join()
-
-
-def first_line(e: BaseException) -> str:
-    """An exception's first line, for a one-line error message."""
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:400]
 
 
 def _transformers_at_least(version: str) -> bool:

@@ -27,6 +27,7 @@ from vistack.api.safety import (
     Shield,
     ViolationLevel,
 )
+from vistack.torch_threads import pin_threads
 
 from . import classifier
 from .classifier import PromptGuardClassifier
@@ -188,7 +189,9 @@ class PromptGuardSafetyProvider(SafetyProvider):
     def _init_worker(self) -> None:
         if self.config.cpu_threads:
             try:
-                classifier.pin_threads(self.config.cpu_threads)
+                import torch
+
+                pin_threads(torch, self.config.cpu_threads)
             except Exception:  # noqa: BLE001 - a failed initializer would break the pool for good
                 logger.warning("could not pin %d torch threads", self.config.cpu_threads, exc_info=True)
 
