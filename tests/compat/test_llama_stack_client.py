@@ -79,7 +79,8 @@ def test_official_client_files_and_vector_stores(lsc_python, tiny_mllama_dir, tm
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["file"]["bytes"] == len(report.data) and out["file"]["filename"] == report.filename
     assert out["files_listed"]
-    assert out["attached_status"] == "in_progress" and out["final_status"] == "completed"
+    # attach waits a few seconds for small files (vector_stores.attach_wait_s): either status is right here
+    assert out["attached_status"] in ("in_progress", "completed") and out["final_status"] == "completed"
     assert out["file_counts"] == 1
     assert out["hits"] and out["hits"][0]["file_id"] == out["file"]["id"]
     assert int(out["hits"][0]["page"]) == fact.page

@@ -21,7 +21,8 @@ from vistack.testing.server import ServerProcess, tiny_distribution
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = {"max_pages": 30, "page_image_dpi": 72}
+# attach returns at once: these tests watch files while they ingest (cancel, kill mid-ingestion)
+SETTINGS = {"max_pages": 30, "page_image_dpi": 72, "attach_wait_s": 0}
 
 
 @pytest.fixture(scope="module", params=["inline", "remote"])
@@ -507,3 +508,28 @@ def test_cross_encoder_reranker_configured(tiny_mllama_dir, tmp_path):
     assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
     assert all(h.score <= 2 / 61 for h in plain)  # ranker "none": RRF scores, no reranking
     assert [round(h.score, 6) for h in reranked] != [round(h.score, 6) for h in plain]
+
+
+def test_attach_waits_for_small_files(tiny_mllama_dir, tmp_path):
+    """Attach, create-with-file_ids and batches return the final status of files that finish in time."""
+    settings = {"page_image_dpi": 72, "attach_wait_s": 60}  # generous: a slow CI machine still finishes in time
+    dist = tiny_distribution(tiny_mllama_dir, documents=True, vector_stores=settings)
+    with ServerProcess(dist, tmp_path / "srv") as server:
+        client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="none", max_retries=0, timeout=120)
+        created = client.vector_stores.create(name="waits", file_ids=[upload(client, docs.invoice_pdf())])
+        assert created.status == "completed"
+        assert (created.file_counts.completed, created.file_counts.in_progress) == (1, 0)
+
+        attached = client.vector_stores.files.create(vector_store_id=created.id,
+                                                     file_id=upload(client, docs.annual_report_pdf()))
+        assert attached.status == "completed" and attached.last_error is None
+        broken = client.vector_stores.files.create(vector_store_id=created.id,
+                                                   file_id=upload(client, docs.truncated_pdf()))
+        assert broken.status == "failed" and broken.last_error is not None
+
+        ids = [upload(client, docs.slide_png()), upload(client, docs.markdown_file())]
+        batch = client.vector_stores.file_batches.create(vector_store_id=created.id, file_ids=ids)
+        assert batch.status == "completed"
+        assert (batch.file_counts.completed, batch.file_counts.in_progress, batch.file_counts.total) == (2, 0, 2)
+        hits = search(client, created.id, docs.annual_report_pdf().fact("revenue").query, max_num_results=3)
+        assert hits and hits[0].file_id == attached.id  # searchable the moment attach returned

@@ -236,7 +236,9 @@ def test_config_urls_and_keys() -> None:
 
 async def test_chat_passes_extra_params_through(engine: Engine) -> None:
     p = make_provider(engine.url, extra_headers={"X-Team": "docs"})
-    req = chat_request(temperature=0.2, max_tokens=16, top_k=5, guided_json={"type": "object"})
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}, "strict": True}}
+    req = chat_request(temperature=0.2, max_tokens=16, top_k=5, guided_json={"type": "object"}, n=3, logprobs=True,
+                       top_logprobs=4, response_format=fmt, seed=9, stop=["\n\n"], user="analyst-7")
     result = await p.chat_completion(req)
     assert isinstance(result, ChatCompletion)
     assert result.choices[0].message.content == "Hello"
@@ -245,6 +247,10 @@ async def test_chat_passes_extra_params_through(engine: Engine) -> None:
     sent = engine.last("/v1/chat/completions")
     assert sent["body"]["top_k"] == 5 and sent["body"]["guided_json"] == {"type": "object"}
     assert sent["body"]["temperature"] == 0.2 and sent["body"]["max_tokens"] == 16
+    # the OpenAI surface inline::transformers implements itself reaches a remote engine untouched
+    assert {k: sent["body"][k] for k in ("n", "logprobs", "top_logprobs", "response_format", "seed", "stop", "user")} \
+        == {"n": 3, "logprobs": True, "top_logprobs": 4, "response_format": fmt, "seed": 9, "stop": ["\n\n"],
+            "user": "analyst-7"}
     assert "stream" not in sent["body"] and "top_p" not in sent["body"]  # None fields are not sent
     assert sent["headers"]["x-team"] == "docs"
     await p.shutdown()

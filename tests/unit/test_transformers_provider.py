@@ -319,9 +319,13 @@ def test_unsupported_parameters_are_400(vision_dir: str) -> None:
     async def go() -> None:
         p = await provider(vision_dir)
         for kw, name in (
-            ({"n": 2}, "n=2"),
-            ({"logprobs": True}, "logprobs"),
-            ({"response_format": {"type": "json_object"}}, "response_format"),
+            ({"n": 17}, "max_choices"),
+            ({"top_logprobs": 2}, "needs logprobs"),
+            ({"response_format": {"type": "xml"}}, "response_format type 'xml'"),
+            ({"response_format": {"type": "json_schema", "json_schema": {"schema": "x"}}}, "JSON Schema object"),
+            ({"response_format": {"type": "json_object"}, "guided_regex": "a+"}, "one output constraint"),
+            ({"guided_choice": []}, "non-empty list"),
+            ({"guided_grammar": "root ::= "}, "could not be compiled"),
             ({"top_k": -1}, "top_k"),
         ):
             with pytest.raises(BadRequestError, match=name):

@@ -58,7 +58,7 @@ def new_service(stack: Stack, state_dir: Path) -> VectorStoreService:
         files=stack.files,
         vector_io=stack.by_api(Api.vector_io),  # type: ignore[arg-type]
         inference=stack.inference,
-        settings=stack.config.vector_stores.model_copy(update={"page_image_dpi": 72}),
+        settings=stack.config.vector_stores.model_copy(update={"page_image_dpi": 72, "attach_wait_s": 0}),
         state_dir=state_dir,
     )
 

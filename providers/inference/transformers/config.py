@@ -83,6 +83,10 @@ class TransformersInferenceConfig(BaseModel):
         300.0, gt=0, description="Generation time limit per request: a generation still running then stops as if it "
         "hit max_tokens (finish_reason length), so one runaway request cannot hold the model's worker; None: no limit."
     )
+    max_choices: int = Field(
+        16, ge=1, le=128, description="Largest n (and best_of) of one request: its sequences are sampled together "
+        "as one batch, so memory grows with it."
+    )
     max_queued_requests: int = Field(
         32, ge=1, description="Requests waiting or running per model; beyond this, 429 with Retry-After so clients "
         "back off."

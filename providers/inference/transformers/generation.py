@@ -1,4 +1,4 @@
-"""Running ``generate`` on a model's worker: whole completions, and text deltas for streams.
+"""Running ``generate`` on a model's worker: whole completions, and text pieces for streams.
 
 Cancellation reaches the worker through a ``threading.Event`` checked by the stopping criteria, so
 a client that goes away stops the compute spent on it.
@@ -10,17 +10,18 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from vistack.api import ServiceUnavailableError
-from vistack.api.inference import FinishReason
 
+from .decoding import ChoiceOutcome, DecodeSession, LogprobRequest, Piece
 from .loading import Loaded, empty_cache, first_line
+from .logprobs import LogprobRecorder, TokenText
 from .prompting import Prepared
 from .sampling import Sampling, generation_config
-from .stops import StopScanner, first_stop, stopping_criteria
+from .structured import GrammarMask
 from .worker import Slot
 
 # Sampling draws from torch's process-wide RNG; a seeded request must not share it with another
@@ -30,61 +31,65 @@ _RNG_LOCK = threading.Lock()
 
 @dataclass
 class Outcome:
-    text: str = ""
-    completion_tokens: int = 0
-    finish_reason: FinishReason = "stop"
+    """Every choice of one ``generate`` call (``n`` sequences sampled together)."""
+
+    choices: list[ChoiceOutcome] = field(default_factory=list)
+    sampled_tokens: int | None = None  # when choices were dropped (best_of): every token sampled
+
+    @property
+    def completion_tokens(self) -> int:
+        if self.sampled_tokens is not None:
+            return self.sampled_tokens
+        return sum(c.completion_tokens for c in self.choices)
 
 
-async def generate(slot: Slot, loaded: Loaded, prepared: Prepared, sampling: Sampling) -> Outcome:
-    """The whole completion, cut at the first stop string."""
+@dataclass
+class Decoding:
+    """What a request asks of decoding beyond sampling: how many choices, log-probabilities, a grammar."""
+
+    n: int = 1
+    logprobs: LogprobRequest = field(default_factory=LogprobRequest)
+    grammar: Any = None  # a compiled xgrammar grammar
+
+
+async def generate(slot: Slot, loaded: Loaded, prepared: Prepared, sampling: Sampling, decoding: Decoding) -> Outcome:
+    """Every choice, whole, cut at its first stop string."""
     cancel = threading.Event()
-    fut = slot.submit(_generate_sync, slot, loaded, prepared, sampling, cancel, None)
+    fut = slot.submit(_generate_sync, slot, loaded, prepared, sampling, decoding, cancel, None)
     try:
-        outcome: Outcome = await asyncio.wrap_future(fut)
+        return await asyncio.wrap_future(fut)
     except asyncio.CancelledError:
         cancel.set()  # client went away: stop spending compute on it
         raise
-    cut = first_stop(outcome.text, sampling.stop)
-    if cut is not None:
-        outcome.text, outcome.finish_reason = outcome.text[:cut], "stop"
-    return outcome
 
 
-async def stream_text(
-    slot: Slot, loaded: Loaded, prepared: Prepared, sampling: Sampling, outcome: Outcome
-) -> AsyncGenerator[str, None]:
-    """Text deltas, cut at stop strings; fills ``outcome`` when done. Closing it stops generation."""
-    from transformers import AsyncTextIteratorStreamer
-
-    streamer = AsyncTextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+async def stream_pieces(
+    slot: Slot, loaded: Loaded, prepared: Prepared, sampling: Sampling, decoding: Decoding, outcome: Outcome
+) -> AsyncGenerator[Piece, None]:
+    """Text pieces of every choice as they are decoded; fills ``outcome`` when done. Closing it stops generation."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Piece | None] = asyncio.Queue()
     cancel = threading.Event()
+
+    def sink(piece: Piece) -> None:
+        with contextlib.suppress(RuntimeError):  # the reader's loop may be gone already
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
 
     def run() -> Outcome:
         try:
-            return _generate_sync(slot, loaded, prepared, sampling, cancel, streamer)
-        except BaseException:
-            with contextlib.suppress(RuntimeError):  # the reader's loop may be gone already
-                streamer.on_finalized_text("", stream_end=True)  # unblock the reader; the error follows
-            raise
+            return _generate_sync(slot, loaded, prepared, sampling, decoding, cancel, sink)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, None)  # end of stream (an error follows from fut)
 
     fut = slot.submit(run)
-    scanner = StopScanner(sampling.stop)
-    stopped = False
     try:
-        async for piece in streamer:
-            out, stopped = scanner.feed(piece)
-            if out:
-                yield out
-            if stopped:
-                cancel.set()
-                break
-        if not stopped and (tail := scanner.flush()):
-            yield tail
+        while (piece := await queue.get()) is not None:
+            yield piece
         result: Outcome = await asyncio.wrap_future(fut)
-        outcome.completion_tokens = result.completion_tokens
-        outcome.finish_reason = "stop" if stopped else result.finish_reason
+        outcome.choices = result.choices
     finally:
-        cancel.set()  # consumer stopped early (disconnect) or we hit a stop string
+        cancel.set()  # consumer stopped early (disconnect)
         fut.cancel()  # still queued: never starts
 
 
@@ -93,39 +98,65 @@ def _generate_sync(
     loaded: Loaded,
     prepared: Prepared,
     sampling: Sampling,
+    decoding: Decoding,
     cancel: threading.Event,
-    streamer: Any | None,
+    sink: Callable[[Piece], None] | None,
 ) -> Outcome:
     """Runs on the slot's worker thread."""
     import torch
+    from transformers import LogitsProcessorList
 
     try:
         if cancel.is_set():
-            return Outcome(finish_reason="stop")
+            return Outcome(choices=[ChoiceOutcome(index=i) for i in range(decoding.n)])
         model, tok = loaded.model, loaded.tokenizer
         gen_config = generation_config(loaded, sampling)
-        inputs = {k: (v.to(loaded.device) if hasattr(v, "to") else v) for k, v in prepared.inputs.items()}
-        prompt_len = int(inputs["input_ids"].shape[1])
-        criteria = stopping_criteria(tok, prompt_len, sampling.stop, cancel)
+        inputs = {k: _batched(v, decoding.n).to(loaded.device) if hasattr(v, "to") else v
+                  for k, v in prepared.inputs.items()}
+        recorder = LogprobRecorder() if decoding.logprobs.record else None
+        session = DecodeSession(
+            tok, decoding.n, loaded.eos_ids, sampling.stop, decoding.logprobs, recorder,
+            _token_text(loaded) if recorder is not None else None, sink,
+        )
+        processors = LogitsProcessorList()
+        if recorder is not None:
+            processors.append(recorder)  # first: the model's own distribution, before grammar and warpers
+        if decoding.grammar is not None:
+            processors.append(GrammarMask(decoding.grammar, session.finished, loaded.eos_ids))
         rng = _RNG_LOCK if gen_config.do_sample else contextlib.nullcontext()
         started = time.monotonic()
         with rng:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
-            output = model.generate(
-                **inputs, generation_config=gen_config, stopping_criteria=criteria, streamer=streamer
+            model.generate(
+                **inputs,
+                generation_config=gen_config,
+                logits_processor=processors,
+                stopping_criteria=session.stopping_criteria(cancel),
+                streamer=session,
             )
-        new_ids = output[0, prompt_len:].tolist()
-        hit_eos = bool(new_ids) and new_ids[-1] in loaded.eos_ids
         timed_out = sampling.max_time is not None and time.monotonic() - started >= sampling.max_time
-        cut_short = len(new_ids) >= sampling.max_new_tokens or timed_out  # max_tokens or max_generation_s
-        finish: FinishReason = "length" if cut_short and not hit_eos else "stop"
-        text = "" if streamer is not None else tok.decode(new_ids, skip_special_tokens=True)
-        return Outcome(text=text, completion_tokens=len(new_ids), finish_reason=finish)
+        return Outcome(choices=session.finish(sampling.max_new_tokens, timed_out))
     except torch.OutOfMemoryError as e:
         empty_cache(torch)
         raise ServiceUnavailableError(
             f"out of memory while generating with model '{slot.resource_id}' ({first_line(e)}); "
-            "send a smaller image or fewer max_tokens, or use quantization: 4bit.",
+            "send a smaller image, fewer max_tokens or a smaller n, or use quantization: 4bit.",
             code="out_of_memory",
         ) from e
+
+
+def _batched(tensor: Any, n: int) -> Any:
+    """The one prompt repeated ``n`` times along the batch: n sequences decoded together.
+
+    (Rather than ``num_return_sequences``, which transformers refuses for greedy decoding, where n
+    identical choices are still what OpenAI and vLLM return.)
+    """
+    return tensor if n == 1 else tensor.repeat_interleave(n, dim=0)
+
+
+def _token_text(loaded: Loaded) -> TokenText:
+    """One cache of token texts per loaded model: it lives as long as the weights."""
+    if loaded.token_texts is None:
+        loaded.token_texts = TokenText(loaded.tokenizer)
+    return loaded.token_texts

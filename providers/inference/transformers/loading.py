@@ -37,6 +37,7 @@ class Loaded:
     context_length: int | None
     eos_ids: list[int]
     pad_id: int | None
+    token_texts: Any = None  # logprobs.TokenText, made on first use: each token's text and bytes, cached
 
     @property
     def is_vision(self) -> bool:

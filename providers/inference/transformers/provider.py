@@ -27,11 +27,13 @@ from vistack.api.inference import (
 )
 
 from .config import PROVIDER_TYPE, TransformersInferenceConfig
-from .generation import generate, stream_text
+from .decoding import LogprobRequest
+from .generation import Decoding, Outcome, generate, stream_pieces
 from .loading import Loaded, ModelLoader
 from .prompting import Prepared, PromptBuilder, prepare_completion
 from .responses import chat_response, completion_response, stream_chat, stream_completion
 from .sampling import sampling_for
+from .structured import GrammarCompilers, GrammarSpec, grammar_spec
 from .tool_calls import active_tools
 from .worker import Slot
 
@@ -47,6 +49,7 @@ class TransformersInferenceProvider(InferenceProvider):
         self._initialized = False
         self._loader = ModelLoader(config)
         self._prompts = PromptBuilder(config)
+        self._grammars = GrammarCompilers()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -128,48 +131,87 @@ class TransformersInferenceProvider(InferenceProvider):
 
         Sampling parameters the request leaves unset fall back to the checkpoint's
         ``generation_config.json`` (as vLLM does): Llama 3.2 Vision Instruct samples at 0.6 / 0.9.
-        ``temperature: 0`` is greedy. vLLM-style extras are honoured: ``top_k``, ``min_p``,
-        ``repetition_penalty``, ``min_tokens``, ``ignore_eos``. Accepted and ignored:
-        ``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``parallel_tool_calls``, ``user``.
+        ``temperature: 0`` is greedy. ``n`` choices are sampled together as one batch; ``logprobs`` /
+        ``top_logprobs`` report the model's distribution; ``response_format`` json_object / json_schema
+        (and vLLM's ``structured_outputs`` / ``guided_*`` extras) constrain decoding with a grammar.
+        vLLM-style extras are honoured: ``top_k``, ``min_p``, ``repetition_penalty``, ``min_tokens``,
+        ``ignore_eos``. Accepted and ignored: ``frequency_penalty``, ``presence_penalty``,
+        ``logit_bias``, ``parallel_tool_calls``, ``user``.
         """
         slot = self._slot(request.model)
         tools = active_tools(request)
-        _one_choice(n=request.n)
-        _no_logprobs(request.logprobs)
-        fmt = (request.response_format or {}).get("type", "text")
-        if fmt != "text":
-            raise BadRequestError(
-                f"response_format '{fmt}' is not supported by {PROVIDER_TYPE} (no constrained decoding); "
-                "describe the JSON in the prompt, or serve the model with remote::vllm for guided decoding.",
-                param="response_format",
-            )
+        n = self._choices(request.n)
+        if request.top_logprobs and not request.logprobs:
+            raise BadRequestError("top_logprobs needs logprobs: true.", param="top_logprobs")
+        wants_logprobs = bool(request.logprobs)
+        spec = grammar_spec(request.response_format, request.model_extra or {})
         images = await asyncio.to_thread(self._prompts.decode_images, request.messages)
         loaded = await self._ensure_loaded(slot)
         prepared = await asyncio.to_thread(self._prepare_chat, loaded, request, images, tools)
         sampling = sampling_for(self.config, loaded, request, request.max_new_tokens, prepared.prompt_tokens)
+        decoding = Decoding(
+            n=n,
+            logprobs=LogprobRequest(record=wants_logprobs, report=wants_logprobs, top=request.top_logprobs or 0),
+            grammar=await self._grammar(loaded, spec),
+        )
         if request.stream:
-            slot.check_capacity()  # a full queue is a 503 now, not an error in the middle of a stream
-            start = functools.partial(stream_text, slot, loaded, prepared, sampling)
-            return stream_chat(start, request, prepared.prompt_tokens, tools)
-        outcome = await generate(slot, loaded, prepared, sampling)
-        return chat_response(request, outcome, prepared.prompt_tokens, tools)
+            slot.check_capacity()  # a full queue is a 429 now, not an error in the middle of a stream
+            start = functools.partial(stream_pieces, slot, loaded, prepared, sampling, decoding)
+            return stream_chat(start, request, prepared.prompt_tokens, tools, n, wants_logprobs)
+        outcome = await generate(slot, loaded, prepared, sampling, decoding)
+        return chat_response(request, outcome, prepared.prompt_tokens, tools, wants_logprobs)
 
     async def completion(self, request: CompletionRequest) -> Completion | AsyncIterator[Completion]:
+        """Raw-prompt completion; ``best_of`` samples that many and returns the ``n`` most likely (not streamed)."""
         slot = self._slot(request.model)
-        _one_choice(n=request.n, best_of=request.best_of)
-        _no_logprobs(request.logprobs)
+        n = self._choices(request.n)
+        best_of = self._choices(request.best_of, "best_of") if request.best_of is not None else n
+        if best_of < n:
+            raise BadRequestError(f"best_of ({best_of}) must be at least n ({n}).", param="best_of")
+        if best_of > n and request.stream:
+            raise BadRequestError("best_of cannot be used with stream: the best choices are known only at the end.",
+                                  param="best_of")
+        top = _completion_logprobs(request.logprobs)
+        if top is not None and request.echo:
+            raise BadRequestError(
+                f"{PROVIDER_TYPE} does not return the prompt's logprobs: use echo or logprobs, not both.",
+                param="logprobs",
+            )
         if request.suffix:
             raise BadRequestError(f"{PROVIDER_TYPE} does not support suffix (fill-in-the-middle).", param="suffix")
+        spec = grammar_spec(None, request.model_extra or {})
         loaded = await self._ensure_loaded(slot)
         prepared, prompt_text = await asyncio.to_thread(prepare_completion, loaded, request)
         sampling = sampling_for(self.config, loaded, request, request.max_tokens, prepared.prompt_tokens)
+        decoding = Decoding(
+            n=best_of,
+            logprobs=LogprobRequest(record=top is not None or best_of > n, report=top is not None, top=top or 0),
+            grammar=await self._grammar(loaded, spec),
+        )
         echo = prompt_text if request.echo else ""
         if request.stream:
             slot.check_capacity()
-            start = functools.partial(stream_text, slot, loaded, prepared, sampling)
-            return stream_completion(start, request, prepared.prompt_tokens, echo)
-        outcome = await generate(slot, loaded, prepared, sampling)
-        return completion_response(request, outcome, prepared.prompt_tokens, echo)
+            start = functools.partial(stream_pieces, slot, loaded, prepared, sampling, decoding)
+            return stream_completion(start, request, prepared.prompt_tokens, echo, n, top is not None)
+        outcome = await generate(slot, loaded, prepared, sampling, decoding)
+        if best_of > n:  # usage counts every sampled token, as OpenAI bills best_of
+            best = sorted(outcome.choices, key=lambda c: c.cumulative_logprob, reverse=True)[:n]
+            outcome = Outcome(choices=best, sampled_tokens=outcome.completion_tokens)
+        return completion_response(request, outcome, prepared.prompt_tokens, echo, top is not None)
+
+    def _choices(self, value: int | None, param: str = "n") -> int:
+        count = value or 1
+        if count > self.config.max_choices:
+            raise BadRequestError(
+                f"{param}={count} is more than this server allows ({self.config.max_choices}, max_choices).",
+                param=param,
+            )
+        return count
+
+    async def _grammar(self, loaded: Loaded, spec: GrammarSpec | None) -> Any:
+        if spec is None:
+            return None
+        return await asyncio.to_thread(self._grammars.compile, loaded, spec)
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         raise BadRequestError(
@@ -184,12 +226,12 @@ class TransformersInferenceProvider(InferenceProvider):
         return self._prompts.prepare_chat(loaded, request, images, tools)
 
 
-def _one_choice(**counts: int | None) -> None:
-    for name, value in counts.items():
-        if value not in (None, 1):
-            raise BadRequestError(f"{PROVIDER_TYPE} generates one choice per request; got {name}={value}.", param=name)
-
-
-def _no_logprobs(logprobs: Any) -> None:
-    if logprobs:
-        raise BadRequestError(f"{PROVIDER_TYPE} does not return logprobs.", param="logprobs")
+def _completion_logprobs(value: int | bool | None) -> int | None:
+    """Completions' ``logprobs``: how many alternatives per token (0 = only the chosen token), or None."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 0
+    if not 0 <= value <= 20:
+        raise BadRequestError(f"logprobs must be between 0 and 20, got {value}.", param="logprobs")
+    return int(value)

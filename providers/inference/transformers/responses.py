@@ -1,4 +1,4 @@
-"""Generated text → OpenAI-shaped responses: whole ones, and the chunk streams of chat and completions."""
+"""Generated choices → OpenAI-shaped responses: whole ones, and the chunk streams of chat and completions."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ from vistack.api.inference import (
 )
 from vistack.tool_calls import could_be_tool_call, parse_tool_calls, tool_names
 
+from .decoding import Piece
 from .generation import Outcome
+from .logprobs import chat_logprobs, completion_logprobs
 
-TextStream = Callable[[Outcome], AsyncGenerator[str, None]]
-"""Starts generating when iterated: text deltas cut at stop strings; fills the Outcome when done."""
+PieceStream = Callable[[Outcome], AsyncGenerator[Piece, None]]
+"""Starts generating when iterated: every choice's text pieces, cut at stop strings; fills the Outcome when done."""
 
 C = TypeVar("C", ChatCompletionChunk, Completion)
 
@@ -40,24 +42,42 @@ def usage(prompt: int, completion: int) -> Usage:
 
 
 def chat_response(
-    request: ChatCompletionRequest, outcome: Outcome, prompt_tokens: int, tools: list[dict[str, Any]] | None
+    request: ChatCompletionRequest,
+    outcome: Outcome,
+    prompt_tokens: int,
+    tools: list[dict[str, Any]] | None,
+    logprobs: bool = False,
 ) -> ChatCompletion:
-    """The assistant message: tool calls when tools were offered and the text is one, else the text."""
-    tool_calls = None
-    if tools and outcome.finish_reason != "length":
-        tool_calls = parse_tool_calls(outcome.text, tool_names(tools))
-    message = AssistantMessage(content=None if tool_calls else outcome.text, tool_calls=tool_calls)
-    return ChatCompletion(
-        model=request.model,
-        choices=[ChatChoice(message=message, finish_reason="tool_calls" if tool_calls else outcome.finish_reason)],
-        usage=usage(prompt_tokens, outcome.completion_tokens),
-    )
+    """One assistant message per choice: tool calls when tools were offered and the text is one, else the text."""
+    choices = []
+    for c in outcome.choices:
+        tool_calls = None
+        if tools and c.finish_reason != "length":
+            tool_calls = parse_tool_calls(c.text, tool_names(tools))
+        message = AssistantMessage(content=None if tool_calls else c.text, tool_calls=tool_calls)
+        choices.append(ChatChoice(
+            index=c.index,
+            message=message,
+            finish_reason="tool_calls" if tool_calls else c.finish_reason,
+            logprobs=chat_logprobs(c.logprobs) if logprobs else None,
+        ))
+    return ChatCompletion(model=request.model, choices=choices, usage=usage(prompt_tokens, outcome.completion_tokens))
 
 
-def completion_response(request: CompletionRequest, outcome: Outcome, prompt_tokens: int, echo: str) -> Completion:
+def completion_response(
+    request: CompletionRequest, outcome: Outcome, prompt_tokens: int, echo: str, logprobs: bool = False
+) -> Completion:
     return Completion(
         model=request.model,
-        choices=[CompletionChoice(text=echo + outcome.text, finish_reason=outcome.finish_reason)],
+        choices=[
+            CompletionChoice(
+                index=i,
+                text=echo + c.text,
+                finish_reason=c.finish_reason,
+                logprobs=completion_logprobs(c.logprobs, len(echo)) if logprobs else None,
+            )
+            for i, c in enumerate(outcome.choices)
+        ],
         usage=usage(prompt_tokens, outcome.completion_tokens),
     )
 
@@ -66,46 +86,55 @@ def completion_response(request: CompletionRequest, outcome: Outcome, prompt_tok
 
 
 def stream_chat(
-    start: TextStream, request: ChatCompletionRequest, prompt_tokens: int, tools: list[dict[str, Any]] | None
+    start: PieceStream,
+    request: ChatCompletionRequest,
+    prompt_tokens: int,
+    tools: list[dict[str, Any]] | None,
+    n: int = 1,
+    logprobs: bool = False,
 ) -> AsyncGenerator[ChatCompletionChunk, None]:
     """``chat.completion.chunk``s; nothing runs (not even generation) until the stream is iterated."""
-    return _ChatStream(request.model, request.include_usage_in_stream, tools).run(start, prompt_tokens)
+    return _ChatStream(request.model, request.include_usage_in_stream, n, logprobs, tools).run(start, prompt_tokens)
 
 
 def stream_completion(
-    start: TextStream, request: CompletionRequest, prompt_tokens: int, echo: str
+    start: PieceStream, request: CompletionRequest, prompt_tokens: int, echo: str, n: int = 1, logprobs: bool = False
 ) -> AsyncGenerator[Completion, None]:
     """``text_completion`` chunks; nothing runs (not even generation) until the stream is iterated."""
-    return _CompletionStream(request.model, request.include_usage_in_stream, echo).run(start, prompt_tokens)
+    return _CompletionStream(request.model, request.include_usage_in_stream, n, logprobs, echo).run(
+        start, prompt_tokens
+    )
 
 
 class _ChunkStream(ABC, Generic[C]):
-    """The loop both streams share: opening chunks, chunks for each text delta, closing chunks, usage.
+    """The loop both streams share: opening chunks, chunks for each piece of each choice, closing chunks, usage.
 
-    Closing the stream (a client disconnect) closes the text stream, which stops generation.
+    Closing the stream (a client disconnect) closes the piece stream, which stops generation.
     """
 
     chunk_type: ClassVar[type]
     id_prefix: ClassVar[str]
 
-    def __init__(self, model: str, include_usage: bool) -> None:
-        self.model, self.include_usage = model, include_usage
+    def __init__(self, model: str, include_usage: bool, n: int, logprobs: bool) -> None:
+        self.model, self.include_usage, self.n, self.logprobs = model, include_usage, n, logprobs
         self.id, self.created = "", 0
 
-    async def run(self, start: TextStream, prompt_tokens: int) -> AsyncGenerator[C, None]:
+    async def run(self, start: PieceStream, prompt_tokens: int) -> AsyncGenerator[C, None]:
         self.id, self.created = new_id(self.id_prefix), now()
-        for chunk in self.opening():
-            yield chunk
+        for index in range(self.n):
+            for chunk in self.opening(index):
+                yield chunk
         outcome = Outcome()
-        texts = start(outcome)
+        pieces = start(outcome)
         try:
-            async for piece in texts:
-                for chunk in self.text(piece):
+            async for piece in pieces:
+                for chunk in self.piece(piece):
                     yield chunk
         finally:
-            await texts.aclose()
-        for chunk in self.closing(outcome.finish_reason):
-            yield chunk
+            await pieces.aclose()
+        for choice in outcome.choices:
+            for chunk in self.closing(choice.index, choice.finish_reason):
+                yield chunk
         if self.include_usage:
             yield self.chunk_type(
                 id=self.id,
@@ -119,71 +148,87 @@ class _ChunkStream(ABC, Generic[C]):
         return self.chunk_type(id=self.id, created=self.created, model=self.model, choices=[choice])
 
     @abstractmethod
-    def opening(self) -> Iterator[C]: ...
+    def opening(self, index: int) -> Iterator[C]: ...
 
     @abstractmethod
-    def text(self, piece: str) -> Iterator[C]: ...
+    def piece(self, piece: Piece) -> Iterator[C]: ...
 
     @abstractmethod
-    def closing(self, finish: FinishReason) -> Iterator[C]: ...
+    def closing(self, index: int, finish: FinishReason) -> Iterator[C]: ...
 
 
 class _ChatStream(_ChunkStream[ChatCompletionChunk]):
     chunk_type = ChatCompletionChunk
     id_prefix = "chatcmpl"
 
-    def __init__(self, model: str, include_usage: bool, tools: list[dict[str, Any]] | None) -> None:
-        super().__init__(model, include_usage)
+    def __init__(
+        self, model: str, include_usage: bool, n: int, logprobs: bool, tools: list[dict[str, Any]] | None
+    ) -> None:
+        super().__init__(model, include_usage, n, logprobs)
         self.tools = tools
         # With tools, text that may still become a tool call (JSON, <|python_tag|>, pythonic) is held back.
-        self.held, self.holding = "", bool(tools)
+        self.held = [Piece(i, "") for i in range(n)]
+        self.holding = [bool(tools)] * n
 
-    def delta(self, delta: ChoiceDelta, finish: FinishReason | None = None) -> ChatCompletionChunk:
-        return self.chunk(ChunkChoice(delta=delta, finish_reason=finish))
+    def delta(
+        self, index: int, delta: ChoiceDelta, finish: FinishReason | None = None, entries: list | None = None
+    ) -> ChatCompletionChunk:
+        lp = chat_logprobs(entries or []) if self.logprobs and entries is not None else None
+        return self.chunk(ChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=lp))
 
-    def opening(self) -> Iterator[ChatCompletionChunk]:
-        yield self.delta(ChoiceDelta(role="assistant", content=""))
+    def opening(self, index: int) -> Iterator[ChatCompletionChunk]:
+        yield self.delta(index, ChoiceDelta(role="assistant", content=""))
 
-    def text(self, piece: str) -> Iterator[ChatCompletionChunk]:
-        if self.holding:
-            self.held += piece
-            if could_be_tool_call(self.held):
+    def piece(self, piece: Piece) -> Iterator[ChatCompletionChunk]:
+        i = piece.index
+        if self.holding[i]:
+            held = self.held[i]
+            held.text += piece.text
+            held.logprobs.extend(piece.logprobs)
+            if could_be_tool_call(held.text):
                 return
-            piece, self.held, self.holding = self.held, "", False
-        yield self.delta(ChoiceDelta(content=piece))
+            piece, self.held[i], self.holding[i] = held, Piece(i, ""), False
+        yield self.delta(i, ChoiceDelta(content=piece.text), entries=piece.logprobs)
 
-    def closing(self, finish: FinishReason) -> Iterator[ChatCompletionChunk]:
-        if self.held:
-            calls = parse_tool_calls(self.held, tool_names(self.tools or [])) if finish != "length" else None
+    def closing(self, index: int, finish: FinishReason) -> Iterator[ChatCompletionChunk]:
+        held = self.held[index]
+        if held.text or held.logprobs:
+            calls = parse_tool_calls(held.text, tool_names(self.tools or [])) if finish != "length" else None
             if calls:
                 finish = "tool_calls"
                 yield self.delta(
+                    index,
                     ChoiceDelta(
                         tool_calls=[{"index": i, **c.model_dump(exclude_none=True)} for i, c in enumerate(calls)]
-                    )
+                    ),
                 )
             else:
-                yield self.delta(ChoiceDelta(content=self.held))
-        yield self.delta(ChoiceDelta(), finish)
+                yield self.delta(index, ChoiceDelta(content=held.text), entries=held.logprobs)
+        yield self.delta(index, ChoiceDelta(), finish)
 
 
 class _CompletionStream(_ChunkStream[Completion]):
     chunk_type = Completion
     id_prefix = "cmpl"
 
-    def __init__(self, model: str, include_usage: bool, echo: str) -> None:
-        super().__init__(model, include_usage)
+    def __init__(self, model: str, include_usage: bool, n: int, logprobs: bool, echo: str) -> None:
+        super().__init__(model, include_usage, n, logprobs)
         self.echo = echo
+        self.offsets = [len(echo)] * n  # text_offset of the next token, per choice
 
-    def piece(self, text: str, finish: FinishReason | None = None) -> Completion:
-        return self.chunk(CompletionChoice(text=text, finish_reason=finish))
+    def text(self, index: int, text: str, finish: FinishReason | None = None, entries: list | None = None) -> Completion:
+        lp = None
+        if self.logprobs and entries is not None:
+            lp = completion_logprobs(entries, self.offsets[index])
+            self.offsets[index] += sum(len(e.token) for e in entries)
+        return self.chunk(CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=lp))
 
-    def opening(self) -> Iterator[Completion]:
+    def opening(self, index: int) -> Iterator[Completion]:
         if self.echo:
-            yield self.piece(self.echo)
+            yield self.text(index, self.echo)
 
-    def text(self, piece: str) -> Iterator[Completion]:
-        yield self.piece(piece)
+    def piece(self, piece: Piece) -> Iterator[Completion]:
+        yield self.text(piece.index, piece.text, entries=piece.logprobs)
 
-    def closing(self, finish: FinishReason) -> Iterator[Completion]:
-        yield self.piece("", finish)
+    def closing(self, index: int, finish: FinishReason) -> Iterator[Completion]:
+        yield self.text(index, "", finish)

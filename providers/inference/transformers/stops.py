@@ -1,9 +1,6 @@
-"""Stop strings: cutting finished and streamed text, and stopping ``generate`` when one appears."""
+"""Stop strings: cutting streamed text at the first one (``DecodeSession`` ends that sequence there)."""
 
 from __future__ import annotations
-
-import threading
-from typing import Any
 
 
 class StopScanner:
@@ -41,23 +38,3 @@ def first_stop(text: str, stops: list[str]) -> int | None:
     """Index where the earliest stop string begins in ``text``, or ``None``."""
     found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
     return min(found) if found else None
-
-
-def stopping_criteria(tokenizer: Any, prompt_len: int, stops: list[str], cancel: threading.Event) -> Any:
-    """Stop when the request is cancelled (client gone) or a stop string appears in the new text."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    stops = [s for s in stops if s]
-    window = max((len(s) for s in stops), default=0) + 8  # tokens: enough to contain any stop string
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = cancel.is_set()
-            if not done and stops:
-                tail = input_ids[0, max(prompt_len, input_ids.shape[1] - window) :]
-                text = tokenizer.decode(tail, skip_special_tokens=True)
-                done = any(s in text for s in stops)
-            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([_Stop()])

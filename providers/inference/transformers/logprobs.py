@@ -1,0 +1,124 @@
+"""Token log-probabilities: recorded during ``generate`` and shaped as OpenAI's chat and completions want them.
+
+The recorder is a logits processor placed before the sampling warpers (temperature, top-k/p) and before
+any grammar mask, so the numbers are the model's own distribution for the step — what vLLM reports by
+default (``raw_logprobs``) — not the distribution sampling drew from.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TopToken:
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+@dataclass
+class TokenLogprob:
+    """One generated token: its text, its log-probability and the step's most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    top: list[TopToken] = field(default_factory=list)
+
+
+class LogprobRecorder:
+    """A ``LogitsProcessor`` that keeps the last step's log-softmax (it leaves the scores untouched)."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        self.last = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+
+class TokenText:
+    """A token id's text and exact bytes, cached per tokenizer (byte-level BPE pieces map back to raw bytes)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
+        self._cache: dict[int, tuple[str, list[int]]] = {}
+
+    def __call__(self, token_id: int) -> tuple[str, list[int]]:
+        hit = self._cache.get(token_id)
+        if hit is None:
+            text = self.tokenizer.decode([token_id])
+            piece = self.tokenizer.convert_ids_to_tokens(token_id)
+            if isinstance(piece, str) and piece and all(c in self._byte_decoder for c in piece):
+                raw = [self._byte_decoder[c] for c in piece]
+            else:
+                raw = list(text.encode("utf-8"))
+            hit = self._cache[token_id] = (text, raw)
+        return hit
+
+
+def token_logprob(step_logprobs: Any, token_id: int, top_n: int, text_of: TokenText) -> TokenLogprob:
+    """The chosen token's entry for one row of a step, with ``top_n`` alternatives."""
+    text, raw = text_of(token_id)
+    entry = TokenLogprob(token=text, logprob=_finite(float(step_logprobs[token_id])), bytes=raw)
+    if top_n:
+        values, ids = step_logprobs.topk(top_n)
+        for value, tid in zip(values.tolist(), ids.tolist(), strict=True):
+            t, b = text_of(tid)
+            entry.top.append(TopToken(token=t, logprob=_finite(value), bytes=b))
+    return entry
+
+
+def chat_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
+    """OpenAI chat shape: ``{"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}``."""
+    return {
+        "content": [
+            {
+                "token": e.token,
+                "logprob": e.logprob,
+                "bytes": e.bytes,
+                "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in e.top],
+            }
+            for e in entries
+        ],
+        "refusal": None,
+    }
+
+
+def completion_logprobs(entries: list[TokenLogprob], text_offset: int) -> dict[str, Any]:
+    """OpenAI completions shape: parallel ``tokens`` / ``token_logprobs`` / ``top_logprobs`` / ``text_offset``."""
+    offsets, at = [], text_offset
+    for e in entries:
+        offsets.append(at)
+        at += len(e.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [{t.token: t.logprob for t in e.top} for e in entries],
+        "text_offset": offsets,
+    }
+
+
+def _finite(value: float) -> float:
+    """-inf (a token masked to impossible) is not valid JSON; OpenAI and vLLM report -9999.0 instead."""
+    return value if value > -9999.0 else -9999.0
+
+
+@functools.cache
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte ↔ printable-character table, which byte-level BPE vocabularies (Llama 3's) are written in."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs), strict=True))

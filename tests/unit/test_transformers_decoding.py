@@ -1,0 +1,217 @@
+"""inline::transformers: n choices, logprobs, structured output, best_of — on the tiny random Mllama (CPU).
+
+Never about what the random model says: about shapes, counts, the agreement of streams with whole
+responses, of logprobs with the text, and outputs that must match their grammar whatever the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import pytest
+
+from vistack.api import BadRequestError, Model
+from vistack.api.inference import ChatCompletionRequest, CompletionRequest
+from vistack.providers.inference.transformers import TransformersInferenceConfig, TransformersInferenceProvider
+from vistack.testing import tiny_model_dir
+
+MSGS = [{"role": "user", "content": "Tell me about the quarterly report."}]
+
+
+@pytest.fixture(scope="module")
+def rid() -> str:
+    return str(tiny_model_dir("mllama"))
+
+
+@pytest.fixture(scope="module")
+def p(rid: str) -> TransformersInferenceProvider:
+    async def make() -> TransformersInferenceProvider:
+        provider = TransformersInferenceProvider(TransformersInferenceConfig())
+        await provider.initialize()
+        await provider.register_model(Model(identifier="tiny", provider_resource_id=rid, provider_id="transformers"))
+        return provider
+
+    return asyncio.run(make())
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def chat(p: TransformersInferenceProvider, rid: str, **kw: Any) -> Any:
+    kw.setdefault("max_tokens", 12)
+    return run(p.chat_completion(ChatCompletionRequest(model=rid, messages=MSGS, **kw)))
+
+
+def chat_stream(p: TransformersInferenceProvider, rid: str, **kw: Any) -> list[Any]:
+    kw.setdefault("max_tokens", 12)
+
+    async def go() -> list[Any]:
+        stream = await p.chat_completion(ChatCompletionRequest(model=rid, messages=MSGS, stream=True, **kw))
+        return [c async for c in stream]
+
+    return run(go())
+
+
+def complete(p: TransformersInferenceProvider, rid: str, **kw: Any) -> Any:
+    kw.setdefault("max_tokens", 12)
+    return run(p.completion(CompletionRequest(model=rid, prompt="The revenue in 2023 was", **kw)))
+
+
+def joined_bytes(entries: list[Any]) -> str:
+    return b"".join(bytes(e["bytes"] if isinstance(e, dict) else e.bytes) for e in entries).decode("utf-8", errors="replace")
+
+
+# ----- n ----------------------------------------------------------------------------------------------
+
+
+def test_n_choices_whole_and_streamed_agree(p, rid) -> None:
+    kw = {"n": 3, "temperature": 1.0, "seed": 11, "max_tokens": 10, "ignore_eos": True}
+    whole = chat(p, rid, **kw)
+    assert [c.index for c in whole.choices] == [0, 1, 2]
+    assert all(c.finish_reason == "length" for c in whole.choices)
+    assert whole.usage.completion_tokens == 30  # every choice counts; the prompt once
+    texts = [c.message.content for c in whole.choices]
+    assert chat(p, rid, **kw).choices[1].message.content == texts[1]  # seeded: reproducible
+
+    chunks = chat_stream(p, rid, stream_options={"include_usage": True}, **kw)
+    streamed: dict[int, str] = {}
+    finishes: dict[int, str] = {}
+    for c in chunks[:-1]:
+        (choice,) = c.choices
+        streamed[choice.index] = streamed.get(choice.index, "") + (choice.delta.content or "")
+        if choice.finish_reason:
+            finishes[choice.index] = choice.finish_reason
+    assert streamed == dict(enumerate(texts))  # the same batch, the same seed: the same three texts
+    assert finishes == {0: "length", 1: "length", 2: "length"}
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 30
+
+
+def test_n_with_greedy_decoding_gives_identical_choices(p, rid) -> None:
+    r = chat(p, rid, n=2, temperature=0)
+    assert r.choices[0].message.content == r.choices[1].message.content
+
+
+def test_stop_string_ends_one_choice_only(p, rid) -> None:
+    kw = {"n": 2, "temperature": 1.0, "seed": 5, "max_tokens": 24, "ignore_eos": True}
+    texts = [c.message.content for c in chat(p, rid, **kw).choices]
+    # a stop string taken from the first choice's text, absent from the second one's
+    stop = next((texts[0][i:i + 3] for i in range(2, len(texts[0]) - 3) if texts[0][i:i + 3] not in texts[1]), None)
+    if stop is None:
+        pytest.skip("the two sampled texts share every 3-character window")
+    stopped = chat(p, rid, stop=[stop], **kw).choices
+    assert stopped[0].message.content == texts[0][: texts[0].index(stop)] and stopped[0].finish_reason == "stop"
+    assert stopped[1].message.content == texts[1] and stopped[1].finish_reason == "length"
+
+
+# ----- logprobs -----------------------------------------------------------------------------------------
+
+
+def test_chat_logprobs_match_the_text(p, rid) -> None:
+    r = chat(p, rid, temperature=0, logprobs=True, top_logprobs=3, max_tokens=16, ignore_eos=True)
+    (choice,) = r.choices
+    content = choice.logprobs["content"]
+    assert len(content) == r.usage.completion_tokens == 16
+    assert joined_bytes(content) == choice.message.content
+    for entry in content:
+        tops = entry["top_logprobs"]
+        assert len(tops) == 3 and [t["logprob"] for t in tops] == sorted((t["logprob"] for t in tops), reverse=True)
+        assert entry["logprob"] <= 0 and entry["logprob"] == pytest.approx(tops[0]["logprob"])  # greedy = argmax
+    no_tops = chat(p, rid, temperature=0, logprobs=True, max_tokens=4).choices[0].logprobs["content"]
+    assert no_tops and all(e["top_logprobs"] == [] for e in no_tops)
+    assert chat(p, rid, temperature=0).choices[0].logprobs is None
+
+
+def test_streamed_logprobs_equal_whole_ones(p, rid) -> None:
+    kw = {"temperature": 0, "logprobs": True, "top_logprobs": 2, "max_tokens": 16, "ignore_eos": True}
+    whole = chat(p, rid, **kw).choices[0].logprobs["content"]
+    streamed = [e for c in chat_stream(p, rid, **kw) for ch in c.choices if ch.logprobs for e in ch.logprobs["content"]]
+    assert streamed == whole
+
+
+def test_logprobs_cover_only_the_text_before_a_stop_string(p, rid) -> None:
+    kw = {"temperature": 0, "logprobs": True, "max_tokens": 24, "ignore_eos": True}
+    text = chat(p, rid, **kw).choices[0].message.content
+    stop = text[len(text) // 2: len(text) // 2 + 2]
+    if not stop.strip():
+        pytest.skip("no usable stop string in the middle of the text")
+    cut = chat(p, rid, stop=[stop], **kw).choices[0]
+    assert cut.message.content == text[: text.index(stop)]
+    assert joined_bytes(cut.logprobs["content"]).startswith(cut.message.content)
+    assert len(joined_bytes(cut.logprobs["content"])) < len(text)
+
+
+def test_completion_logprobs_and_best_of(p, rid) -> None:
+    r = complete(p, rid, temperature=0, logprobs=2, max_tokens=10, ignore_eos=True)
+    lp = r.choices[0].logprobs
+    assert len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"]) == 10
+    if "\ufffd" not in r.choices[0].text:  # (a token holding part of a character reads as U+FFFD on its own)
+        assert "".join(lp["tokens"]) == r.choices[0].text
+    assert lp["text_offset"] == sorted(lp["text_offset"]) and lp["text_offset"][0] == 0
+    assert all(len(t) <= 2 for t in lp["top_logprobs"])
+
+    best = complete(p, rid, n=2, best_of=4, temperature=1.0, seed=3, max_tokens=6, ignore_eos=True)
+    assert [c.index for c in best.choices] == [0, 1]
+    assert best.usage.completion_tokens == 24  # all four sampled choices are counted
+    for bad, needle in (({"n": 3, "best_of": 2}, "at least n"), ({"best_of": 2, "stream": True}, "stream"),
+                        ({"logprobs": 21}, "between 0 and 20"), ({"logprobs": 1, "echo": True}, "echo")):
+        with pytest.raises(BadRequestError, match=needle):
+            complete(p, rid, **bad)
+
+
+def test_streamed_completion_logprobs_offsets_continue(p, rid) -> None:
+    async def go() -> list[Any]:
+        req = CompletionRequest(model=rid, prompt="Total assets", max_tokens=8, temperature=0, logprobs=1,
+                                stream=True, ignore_eos=True)
+        return [c async for c in await p.completion(req)]
+
+    chunks = run(go())
+    offsets = [o for c in chunks for ch in c.choices if ch.logprobs for o in ch.logprobs["text_offset"]]
+    tokens = [t for c in chunks for ch in c.choices if ch.logprobs for t in ch.logprobs["tokens"]]
+    assert len(offsets) == len(tokens) == 8
+    assert offsets == [sum(len(t) for t in tokens[:i]) for i in range(8)]
+
+
+# ----- structured output -------------------------------------------------------------------------------
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"segment": {"enum": ["retail", "wholesale", "online"]}, "growing": {"type": "boolean"},
+                   "region": {"enum": ["EMEA", "APAC"]}},
+    "required": ["segment", "growing", "region"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_output_is_valid_whatever_the_model(p, rid) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "segment", "schema": SCHEMA, "strict": True}}
+    r = chat(p, rid, response_format=fmt, n=3, temperature=1.0, seed=1, max_tokens=60)
+    for choice in r.choices:
+        assert choice.finish_reason == "stop", choice
+        value = json.loads(choice.message.content)
+        assert set(value) == {"segment", "growing", "region"}
+        assert value["segment"] in SCHEMA["properties"]["segment"]["enum"] and isinstance(value["growing"], bool)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chat_stream(p, rid, response_format=fmt,
+                                                                                temperature=0, max_tokens=60))
+    assert json.loads(streamed)["region"] in ("EMEA", "APAC")
+    # ignore_eos / min_tokens cannot push past a complete output (nothing would be left to sample)
+    forced = chat(p, rid, response_format=fmt, temperature=1.0, seed=4, max_tokens=60, ignore_eos=True).choices[0]
+    assert json.loads(forced.message.content)["growing"] in (True, False) and forced.finish_reason == "stop"
+
+
+def test_json_object_regex_and_choice(p, rid) -> None:
+    obj = chat(p, rid, response_format={"type": "json_object"}, temperature=0, max_tokens=48).choices[0]
+    if obj.finish_reason == "stop":
+        assert isinstance(json.loads(obj.message.content), dict)
+    else:  # a random model may write one long string: cut at max_tokens, still a JSON object's beginning
+        assert obj.message.content.startswith("{")
+    regex = chat(p, rid, guided_regex=r"[0-9]{3}-[a-z]{2}", temperature=1.0, seed=2, max_tokens=20).choices[0]
+    assert re.fullmatch(r"[0-9]{3}-[a-z]{2}", regex.message.content) and regex.finish_reason == "stop"
+    picked = chat(p, rid, structured_outputs={"choice": ["approve", "reject"]}, temperature=0)
+    assert picked.choices[0].message.content in ("approve", "reject")
+    completion = complete(p, rid, guided_choice=["yes", "no"], temperature=0)
+    assert completion.choices[0].text in ("yes", "no")
