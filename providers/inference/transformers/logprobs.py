@@ -100,7 +100,9 @@ def completion_logprobs(entries: list[TokenLogprob], text_offset: int) -> dict[s
     return {
         "tokens": [e.token for e in entries],
         "token_logprobs": [e.logprob for e in entries],
-        "top_logprobs": [{t.token: t.logprob for t in e.top} for e in entries],
+        # "The API will always return the logprob of the sampled token, so there may be up to logprobs+1
+        # elements" (OpenAI's completions reference; vLLM does the same)
+        "top_logprobs": [{**{t.token: t.logprob for t in e.top}, e.token: e.logprob} for e in entries],
         "text_offset": offsets,
     }
 
