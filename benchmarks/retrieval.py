@@ -5,6 +5,8 @@ baselines, on two question sets, in one run.
     .venv/bin/python benchmarks/retrieval.py --set own        # only the tuning set (retrieval_questions.jsonl)
     .venv/bin/python benchmarks/retrieval.py --state /tmp/rb  # keep the server state; later runs reuse it
     .venv/bin/python benchmarks/retrieval.py --verify         # only check the question sets against the PDFs
+    .venv/bin/python benchmarks/retrieval.py --contextual-url http://gpu:8000/v1 \
+        --contextual-model meta-llama/Llama-3.2-3B-Instruct   # chunks contextualised by that engine's LLM
 
 Two question sets, each on its own corpus (see ``_corpus.py``) and in its own vector
 store of the same server:
@@ -52,6 +54,18 @@ in the question's ``evidence_elsewhere`` with a reason, or the run stops.
 The offline experiments (``--fusion-experiments``, ``--normalisation-experiment``)
 run on the ``own`` set only: trying variants on the held-out set would be tuning
 on it.
+
+``--contextual-url URL --contextual-model NAME``: ingest with Llama Stack's
+``chunking_strategy: {"type": "contextual"}`` instead of the default ``auto``:
+the server gets a ``remote::vllm`` provider for the OpenAI-compatible engine at
+URL (vLLM, or anything that speaks its API) serving NAME, and every chunk gets a
+context written by that model before it is embedded and BM25-indexed
+(``vistack.rag.contextual``). Chunks are sized like ``auto`` (200 tokens, 40
+overlap; ``--contextual-sizes``) so the context is the only difference. The
+engine must answer ``GET URL/models`` with NAME before anything starts. The
+stores are named ``...-contextual``, so with ``--state`` they live beside the
+plain ones and both runs are kept; the ingestion time (dominated by the LLM) is
+printed. Compare the tables (or ``--json`` files) of a run with and without it.
 """
 
 from __future__ import annotations
@@ -149,8 +163,10 @@ def verify(questions: list[dict], corpus: str = "own") -> list[str]:
 # ----- server side --------------------------------------------------------------------------------
 
 
-def ensure_corpus(client: httpx.Client, files: list[CorpusFile], store_name: str) -> str:
-    """The id of a store holding every corpus file, ingesting what is missing."""
+def ensure_corpus(client: httpx.Client, files: list[CorpusFile], store_name: str,
+                  chunking_strategy: dict | None = None) -> str:
+    """The id of a store holding every corpus file, ingesting what is missing (with ``chunking_strategy``
+    when given, else the server's default)."""
     stores = client.get("/v1/vector_stores", params={"limit": 100}).raise_for_status().json()["data"]
     store = next((s for s in stores if s.get("name") == store_name), None)
     if store is None:
@@ -170,7 +186,10 @@ def ensure_corpus(client: httpx.Client, files: list[CorpusFile], store_name: str
             with f.path.open("rb") as fh:
                 ids.append(client.post("/v1/files", data={"purpose": "assistants"},
                                        files={"file": (f.name, fh, "application/pdf")}).raise_for_status().json()["id"])
-        client.post(f"/v1/vector_stores/{store['id']}/file_batches", json={"file_ids": ids}).raise_for_status()
+        body: dict = {"file_ids": ids}
+        if chunking_strategy is not None:
+            body["chunking_strategy"] = chunking_strategy
+        client.post(f"/v1/vector_stores/{store['id']}/file_batches", json=body).raise_for_status()
         pending = set(ids)
         while pending:
             time.sleep(0.5)
@@ -509,6 +528,35 @@ def normalisation_experiment(questions: list[dict], chunks: list[dict], k: int) 
     console.print(t)
 
 
+def contextual_setup(url: str, model: str, sizes: str, concurrency: int,
+                     context_length: int | None) -> tuple[dict, dict]:
+    """(the inference provider and model entries to add, the chunking strategy) for ``--contextual-url``;
+    exits unless the engine lists ``model``."""
+    try:
+        max_tokens, overlap = (int(v) for v in sizes.split(","))
+    except ValueError:
+        raise SystemExit(f"--contextual-sizes wants MAX,OVERLAP (e.g. 200,40), got {sizes!r}") from None
+    base = url.rstrip("/")
+    base = base if base.endswith("/v1") else base + "/v1"
+    try:
+        listed = httpx.get(f"{base}/models", timeout=10).raise_for_status().json().get("data", [])
+    except (httpx.HTTPError, ValueError) as e:
+        raise SystemExit(f"--contextual-url: no OpenAI-compatible engine answers GET {base}/models ({e})") from None
+    names = [m.get("id") for m in listed]
+    if model not in names:
+        raise SystemExit(f"--contextual-model {model!r} is not served at {base}; it serves: {', '.join(names)}")
+    metadata = {"context_length": context_length} if context_length else {}
+    extra = {"provider": {"provider_id": "contextual-llm", "provider_type": "remote::vllm",
+                          "config": {"url": base, "timeout": 600}},
+             "model": {"model_id": model, "provider_id": "contextual-llm", "model_type": "llm",
+                       "metadata": metadata}}
+    strategy = {"type": "contextual", "contextual": {"model_id": f"contextual-llm/{model}",
+                                                    "max_chunk_size_tokens": max_tokens,
+                                                    "chunk_overlap_tokens": overlap,
+                                                    "max_concurrency": concurrency}}
+    return extra, strategy
+
+
 def vistack_source() -> str:
     """Where the imported vistack lives, and its git state (tells a baseline run from a current one)."""
     import vistack
@@ -536,7 +584,18 @@ def main() -> int:
                     help="own set only: also recompute hybrid offline with other fusion variants over the same candidates")
     ap.add_argument("--normalisation-experiment", action="store_true",
                     help="own set only: also re-index the stored chunks in-process with NFKC-normalised text (~5 min)")
+    ap.add_argument("--contextual-url", help="ingest with chunking_strategy contextual; the LLM is served by the "
+                    "OpenAI-compatible engine (vLLM) at this base URL")
+    ap.add_argument("--contextual-model", help="with --contextual-url: the engine's model id that writes contexts")
+    ap.add_argument("--contextual-sizes", default="200,40",
+                    help="with --contextual-url: max_chunk_size_tokens,chunk_overlap_tokens (default 200,40 = auto's)")
+    ap.add_argument("--contextual-concurrency", type=int, default=8, help="with --contextual-url: max_concurrency")
+    ap.add_argument("--contextual-context-length", type=int,
+                    help="with --contextual-url: the model's context length (vLLM's max_model_len), if known")
     args = ap.parse_args()
+    if bool(args.contextual_url) != bool(args.contextual_model):
+        console.print("[red]--contextual-url and --contextual-model go together[/red]")
+        return 2
 
     names = ["own", "heldout"] if args.set == "both" else [args.set]
     experiments = args.fusion_experiments or args.normalisation_experiment
@@ -568,15 +627,29 @@ def main() -> int:
     if experiments and "heldout" in names:
         console.print("experiments: own set only (the held-out set is never used for tuning)")
 
+    strategy = None
+    distribution_of = document_distribution
+    if args.contextual_url:
+        extra, strategy = contextual_setup(args.contextual_url, args.contextual_model, args.contextual_sizes,
+                                           args.contextual_concurrency, args.contextual_context_length)
+        console.print(f"[bold]chunking[/bold]: contextual, {strategy['contextual']}")
+
+        def distribution_of(state_dir: Path) -> dict:
+            dist = document_distribution(state_dir)
+            dist["providers"]["inference"].append(extra["provider"])
+            dist["models"].append(extra["model"])
+            return dist
+
     lists = chunks = None
     with ExitStack() as stack:
         root = args.state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vistack-retrieval-")))
         root.mkdir(parents=True, exist_ok=True)
-        server = stack.enter_context(ServerProcess(document_distribution(root / "state"), root, startup_timeout_s=300))
+        server = stack.enter_context(ServerProcess(distribution_of(root / "state"), root, startup_timeout_s=300))
         client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=300))
         options = {"ranker": args.ranker} if args.ranker else None
         for name, st in sets.items():
-            store_id = ensure_corpus(client, st["files"], st["store"])
+            store_name = st["store"] + ("-contextual" if strategy else "")
+            store_id = ensure_corpus(client, st["files"], store_name, strategy)
             t0 = time.perf_counter()
             st["ranks"] = evaluate(client, store_id, st["questions"], args.k, options)
             console.print(f"set {name!r}: {len(st['questions']) * len(MODES)} searches in "
@@ -594,6 +667,7 @@ def main() -> int:
             console.print(f"set {name!r}: plain baselines over {plain_info[name]['windows']} windows in "
                           f"{time.perf_counter() - t0:.0f}s")
     out: dict = {"machine": machine(), "vistack": source, "k": args.k, "ranker": args.ranker or "server default",
+                 "chunking_strategy": strategy or "server default (auto)",
                  "plain": {"window_words": WINDOW_WORDS, "window_overlap": WINDOW_OVERLAP, "rrf_k": RRF_K,
                            "per_set": plain_info}, "sets": {}}
     for name, st in sets.items():

@@ -103,6 +103,10 @@ def resolve_chunking(strategy: Any = None, *, embedding_window: int = MINILM_WIN
 
     * ``static``: its values, validated as OpenAI does (100 <= max <= 4096,
       0 <= overlap <= max / 2).
+    * ``contextual`` (Llama Stack 0.7): its ``max_chunk_size_tokens`` and
+      ``chunk_overlap_tokens``, validated as Llama Stack does (100 <= max <=
+      4096, 0 <= overlap < max; defaults 700/400). The chunks are then
+      contextualised by :mod:`vistack.rag.contextual`.
     * ``auto``: sized for the embedder, not OpenAI's 800/400. A MiniLM-class
       embedder reads 256 word pieces and silently drops the rest, so an
       800-token chunk would be embedded from its first third. 200 (78% of the
@@ -113,6 +117,8 @@ def resolve_chunking(strategy: Any = None, *, embedding_window: int = MINILM_WIN
       800/400 default.
     """
     kind, static = _strategy_parts(strategy)
+    if kind == "contextual":
+        return _contextual_sizes(static)
     if kind == "auto":
         if embedding_window == MINILM_WINDOW:
             return AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS
@@ -121,7 +127,7 @@ def resolve_chunking(strategy: Any = None, *, embedding_window: int = MINILM_WIN
         max_tokens = max(16, min(800, round(embedding_window * 0.78)))
         return max_tokens, max_tokens // 5
     if kind != "static":
-        raise ValueError(f"unknown chunking_strategy type {kind!r}; expected 'auto' or 'static'")
+        raise ValueError(f"unknown chunking_strategy type {kind!r}; expected 'auto', 'static' or 'contextual'")
     if static is None:
         raise ValueError("a static chunking_strategy needs a 'static' object with max_chunk_size_tokens")
     max_tokens = _get(static, "max_chunk_size_tokens", 800)
@@ -141,14 +147,35 @@ def resolve_chunking(strategy: Any = None, *, embedding_window: int = MINILM_WIN
     return max_tokens, overlap
 
 
+def _contextual_sizes(config: Any) -> tuple[int, int]:
+    """Llama Stack's limits for ``contextual`` (its overlap may exceed half the chunk, unlike OpenAI's static)."""
+    if config is None:
+        raise ValueError("a contextual chunking_strategy needs a 'contextual' object")
+    max_tokens = _get(config, "max_chunk_size_tokens", 700)
+    overlap = _get(config, "chunk_overlap_tokens", 400)
+    if not isinstance(max_tokens, int) or not isinstance(overlap, int) or isinstance(max_tokens, bool):
+        raise ValueError("max_chunk_size_tokens and chunk_overlap_tokens must be integers")  # noqa: TRY004 - a 400
+    if not OPENAI_MIN_CHUNK_TOKENS <= max_tokens <= OPENAI_MAX_CHUNK_TOKENS:
+        raise ValueError(
+            f"max_chunk_size_tokens must be between {OPENAI_MIN_CHUNK_TOKENS} and {OPENAI_MAX_CHUNK_TOKENS}, "
+            f"got {max_tokens}"
+        )
+    if not 0 <= overlap < max_tokens:
+        raise ValueError("chunk_overlap_tokens must be less than max_chunk_size_tokens")
+    return max_tokens, overlap
+
+
 def _strategy_parts(strategy: Any) -> tuple[str, Any]:
+    """``(type, its config object)``: the ``static`` or ``contextual`` member, None for ``auto``."""
     if strategy is None:
         return "auto", None
     if isinstance(strategy, str):
         return strategy, None
     if isinstance(strategy, Mapping):
-        return strategy.get("type", "auto"), strategy.get("static")
-    return getattr(strategy, "type", "auto"), getattr(strategy, "static", None)
+        kind = strategy.get("type", "auto")
+        return kind, strategy.get(kind) if kind in ("static", "contextual") else None
+    kind = getattr(strategy, "type", "auto")
+    return kind, getattr(strategy, kind, None) if kind in ("static", "contextual") else None
 
 
 def _get(obj: Any, name: str, default: Any) -> Any:

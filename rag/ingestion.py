@@ -12,6 +12,11 @@ Three stages overlap, so both cores stay busy end to end:
    written to the store's index (Chroma and BM25), at most
    ``_BATCHES_IN_FLIGHT`` batches at once, in order.
 
+With a ``contextual`` chunking strategy, stage 3 starts after the last page:
+every chunk's context is written by an LLM that reads the whole document
+(:mod:`vistack.rag.contextual`), so the chunks and the pages' text are kept
+until then (text only; page images are stored as they come).
+
 Work is resumable: a file record stays ``in_progress`` until it is done, and
 the stack re-queues such files after a restart.
 """
@@ -30,7 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vistack.access import Principal
 from vistack.api import ServiceUnavailableError
@@ -40,9 +45,20 @@ from vistack.api.vector_stores import LastError
 from vistack.config import VectorStoresDefaults
 from vistack.metrics import current as current_metrics
 from vistack.rag.chunking import chunk_page, resolve_chunking
+from vistack.rag.contextual import (
+    CONTEXT_KEY,
+    ContextualizationError,
+    Contextualizer,
+    PageText,
+    contextual_config,
+    page_text,
+)
 from vistack.rag.index import ChunkMetadata, Embedder, MetadataChange, StoreIndexes
 from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
 from vistack.rag.records import FileRecord, Records, StoreRecord
+
+if TYPE_CHECKING:
+    from vistack.inference import InferenceRouter
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +67,7 @@ _END = object()
 # Metadata keys the server writes on every chunk; a file's attributes never override them.
 CHUNK_SYSTEM_KEYS = frozenset(
     {"file_id", "filename", "page", "page_image_file_id", "text_layer", "chunk_type", "chunk_index", "bbox",
-     "document_id"}
+     "document_id", CONTEXT_KEY}
 )
 _MUPDF_LOCK = threading.Lock()
 _PAGES_AHEAD = 4
@@ -110,12 +126,19 @@ class Ingestor:
         embed: Embedder,
         settings: VectorStoresDefaults,
         records: Records | None = None,
+        inference: InferenceRouter | None = None,
     ) -> None:
         self.files = files
         self.indexes = indexes
         self.embed = embed
         self.settings = settings
         self.records = records  # page images are noted there as they are stored, so a crash cannot orphan them
+        self.inference = inference  # the LLM of contextual chunking is reached through it
+
+    def contextualizer(self) -> Contextualizer:
+        if self.inference is None:
+            raise ContextualizationError("contextual chunking needs an inference router; this ingestor has none")
+        return Contextualizer(self.inference, self.settings.contextual_retrieval_params)
 
     def options(self) -> ExtractOptions:
         s = self.settings
@@ -192,6 +215,8 @@ class Ingestor:
     ) -> IngestResult:
         file_id = rec.object.id
         max_tokens, overlap = resolve_chunking(rec.object.chunking_strategy)
+        contextual = contextual_config(rec.object.chunking_strategy)
+        document: list[PageText] = []  # the pages' text, for contextual chunking only
         index = self.indexes.of(store)
         attributes = dict(rec.object.attributes)
         stem = PurePath(rec.filename or file_id).stem or file_id
@@ -284,7 +309,21 @@ class Ingestor:
                     )
                     result.page_image_file_ids.append(image_id)
                 pending.extend(self._chunks(rec, page, image_id, attributes, max_tokens, overlap))
-                if len(pending) >= self.settings.embedding_batch_size:
+                if contextual is not None:
+                    document.append((page.number, page_text(page.blocks)))
+                elif len(pending) >= self.settings.embedding_batch_size:
+                    await flush()
+            if contextual is not None and pending:
+
+                def check() -> None:
+                    if cancelled.is_set():
+                        raise IngestionCancelled()
+
+                await self.contextualizer().contextualize(contextual, document, pending, check)
+                chunks, size = list(pending), self.settings.embedding_batch_size
+                pending.clear()
+                for start in range(0, len(chunks), size):
+                    pending.extend(chunks[start : start + size])
                     await flush()
             await flush()
             while in_flight:
@@ -328,7 +367,7 @@ class Ingestor:
     ) -> list[StoredChunk]:
         file_id = rec.object.id
         base = {
-            **attributes,
+            **{k: v for k, v in attributes.items() if k != CONTEXT_KEY},  # set by contextual chunking only
             "file_id": file_id,
             "filename": rec.filename,
             "page": page.number,
@@ -372,6 +411,8 @@ def failure(e: BaseException) -> LastError:
         return LastError(code=e.code, message=str(e))  # type: ignore[arg-type]
     if isinstance(e, ServiceUnavailableError):
         return LastError(code="server_error", message=e.message)
+    if isinstance(e, ContextualizationError):
+        return LastError(code="server_error", message=str(e))
     return LastError(code="server_error", message=f"ingestion failed: {type(e).__name__}: {e}")
 
 

@@ -9,6 +9,7 @@ after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -49,6 +50,7 @@ from vistack.config import VectorStoresDefaults
 from vistack.context import set_principal
 from vistack.inference import InferenceRouter
 from vistack.pagination import Order, paginate
+from vistack.rag.contextual import check_chunking_strategy
 from vistack.rag.index import StoreIndexes
 from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure, restamp
 from vistack.rag.records import BatchRecord, FileRecord, Records, StoreRecord, count_files
@@ -83,13 +85,14 @@ class VectorStoreService:
         self.indexes = StoreIndexes(vector_io, state_dir / "keyword")
         reranker = CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None
         self.searcher = HybridSearcher(self.indexes, self.embed_for_store, reranker)
-        self.ingestor = Ingestor(files, self.indexes, self.embed_for_store, settings, records)
+        self.ingestor = Ingestor(files, self.indexes, self.embed_for_store, settings, records, inference=inference)
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
         self._cancel_flags: dict[tuple[str, str], threading.Event] = {}
         self._record_locks: dict[str, asyncio.Lock] = {}
         # Lock order: a store's ownership lock (who owns deduplicated content), then file locks.
         self._ownership_locks: dict[str, asyncio.Lock] = {}
+        self._settled = asyncio.Condition()  # notified whenever a file's ingestion ends (any outcome)
 
     # ----- lifecycle ----------------------------------------------------------------------------
 
@@ -141,6 +144,8 @@ class VectorStoreService:
     # ----- stores -------------------------------------------------------------------------------
 
     async def create_store(self, req: CreateVectorStoreRequest, owner: Principal) -> VectorStoreObject:
+        # a contextual strategy without a usable model: 400 before anything is stored
+        check_chunking_strategy(req.chunking_strategy, self.inference, self.settings.contextual_retrieval_params)
         metadata = dict(req.metadata or {})
         model_id = req.embedding_model or metadata.get("embedding_model") or self.settings.default_embedding_model
         entry = self._embedding_model(model_id)
@@ -174,8 +179,10 @@ class VectorStoreService:
         )
         await self.indexes.create(record)
         await self.records.put_store(record, owner)
-        for file_id in req.file_ids or []:
-            await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner)
+        file_ids = list(dict.fromkeys(req.file_ids or []))
+        for file_id in file_ids:
+            await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner, wait=False)
+        await self._wait_settled(store_id, file_ids)
         return await self.get_store(store_id, owner)
 
     def _embedding_model(self, model_id: str | None):
@@ -279,11 +286,42 @@ class VectorStoreService:
     # ----- files --------------------------------------------------------------------------------
 
     async def attach_file(
-        self, store_id: str, req: AttachFileRequest, owner: Principal, batch_id: str | None = None
+        self, store_id: str, req: AttachFileRequest, owner: Principal, batch_id: str | None = None,
+        *, wait: bool = True,
     ) -> VectorStoreFileObject:
+        """Attach and, with ``wait``, give ingestion up to ``attach_wait_s`` to finish (small files come back
+        ``completed`` or ``failed``; big ones ``in_progress``, as OpenAI documents)."""
         record = await self._store(store_id, owner, Action.update)
+        check_chunking_strategy(
+            req.chunking_strategy or record.chunking_strategy, self.inference, self.settings.contextual_retrieval_params
+        )
         async with self._ownership_lock(store_id):  # the original found here must not be leaving meanwhile
-            return await self._attach_file(record, req, owner, batch_id)
+            obj = await self._attach_file(record, req, owner, batch_id)
+        if not wait or obj.status != "in_progress":
+            return obj
+        await self._wait_settled(store_id, [req.file_id])
+        current = await self.records.get_file(store_id, req.file_id)
+        return current.object if current is not None else obj
+
+    async def _wait_settled(self, store_id: str, file_ids: list[str]) -> None:
+        """Wait until none of ``file_ids`` is ``in_progress`` in the store, at most ``attach_wait_s``."""
+        deadline = time.monotonic() + self.settings.attach_wait_s
+        pending = list(file_ids)
+        while pending:
+            still = []
+            for file_id in pending:
+                rec = await self.records.get_file(store_id, file_id)
+                if rec is not None and rec.object.status == "in_progress":
+                    still.append(file_id)
+            pending = still
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
+                return
+            async with self._settled:
+                # re-checked at least every half second: an outcome this condition does not hear of
+                # (a detach, a cancelled batch) still ends the wait promptly
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._settled.wait(), min(remaining, 0.5))
 
     async def _attach_file(
         self, record: StoreRecord, req: AttachFileRequest, owner: Principal, batch_id: str | None
@@ -293,6 +331,7 @@ class VectorStoreService:
         if existing is not None:
             return existing.object
         info = await self.files.get_file(req.file_id, owner)
+        strategy = req.chunking_strategy or record.chunking_strategy
         duplicate = next(
             (
                 f
@@ -300,6 +339,7 @@ class VectorStoreService:
                 if f.sha256 == info.sha256
                 and f.object.status in ("completed", "in_progress")
                 and f.duplicate_of is None
+                and f.object.chunking_strategy == strategy  # other chunks, other content: not a copy
             ),
             None,
         )
@@ -309,7 +349,7 @@ class VectorStoreService:
             created_at=_now(),
             attributes=req.attributes or {},
             status=duplicate.object.status if duplicate else "in_progress",  # a copy follows its original
-            chunking_strategy=req.chunking_strategy or record.chunking_strategy,
+            chunking_strategy=strategy,
             usage_bytes=0 if duplicate else info.file.bytes,
         )
         rec = FileRecord(
@@ -460,6 +500,7 @@ class VectorStoreService:
 
     async def create_batch(self, store_id: str, req: CreateFileBatchRequest, owner: Principal) -> FileBatchObject:
         await self._store(store_id, owner, Action.update)
+        check_chunking_strategy(req.chunking_strategy, self.inference, self.settings.contextual_retrieval_params)
         for file_id in req.file_ids:  # fail before attaching anything when an id is unknown
             await self.files.get_file(file_id, owner)
         batch = BatchRecord(
@@ -475,7 +516,9 @@ class VectorStoreService:
                 AttachFileRequest(file_id=file_id, attributes=req.attributes, chunking_strategy=req.chunking_strategy),
                 owner,
                 batch.id,
+                wait=False,
             )
+        await self._wait_settled(store_id, batch.file_ids)
         return await self.get_batch(store_id, batch.id, owner)
 
     async def _batch(self, store_id: str, batch_id: str, owner: Principal,
@@ -626,6 +669,8 @@ class VectorStoreService:
                 log.exception("ingestion of %s into %s crashed", file_id, store_id)
             finally:
                 self._queue.task_done()
+            async with self._settled:
+                self._settled.notify_all()
 
     async def _process(self, store_id: str, file_id: str) -> None:
         cancelled = self._cancel_flags.setdefault((store_id, file_id), threading.Event())

@@ -56,6 +56,35 @@ class ShieldEntry(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ContextualRetrievalParams(_Strict):
+    """Contextual chunking defaults (Llama Stack 0.7's ``vector_stores.contextual_retrieval_params``).
+
+    Used by ``chunking_strategy: {"type": "contextual", ...}`` for what the request leaves out.
+    """
+
+    model: str | None = Field(
+        default=None,
+        description="LLM that writes chunk contexts when the strategy names no model_id: a model id "
+        "(provider_id/model or a short name), or Llama Stack's {provider_id, model_id}; unset: such requests get 400",
+    )
+    default_timeout_seconds: int = Field(default=120, ge=10, description="per context call")
+    default_max_concurrency: int = Field(default=3, ge=1, description="context calls at once, per file")
+    max_document_tokens: int = Field(
+        default=100_000, ge=1000,
+        description="the most of a document put in a context prompt; a longer document (or one longer than the "
+        "model's context_length) is cut to its first pages plus the pages around the chunk (vistack.rag.contextual)",
+    )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _qualified(cls, v: Any) -> Any:
+        """Llama Stack writes ``model: {provider_id: vllm, model_id: llama}``; an empty env value means none."""
+        if isinstance(v, dict) and set(v) <= {"provider_id", "model_id"} and v.get("model_id"):
+            provider, model = v.get("provider_id"), str(v["model_id"])
+            return f"{provider}/{model}" if provider and not model.startswith(f"{provider}/") else model
+        return v or None
+
+
 class VectorStoresDefaults(_Strict):
     """Defaults for vector stores and the ingestion pipeline."""
 
@@ -80,6 +109,11 @@ class VectorStoresDefaults(_Strict):
     embedding_batch_size: int = Field(default=32, ge=1, le=2048)
     ingestion_workers: int = Field(default=1, ge=1, le=16)
     max_retries: int = Field(default=3, ge=0, le=20)
+    contextual_retrieval_params: ContextualRetrievalParams = Field(default_factory=ContextualRetrievalParams)
+    attach_wait_s: float = Field(
+        default=5.0, ge=0, le=600,
+        description="attaching a file (and creating a store or batch with file_ids) waits up to this long for "
+        "ingestion and returns the final status when it finished in time, else in_progress; 0 returns at once")
 
 
 class GuardrailDefaults(_Strict):

@@ -38,7 +38,73 @@ class ChunkingStrategyStatic(BaseModel):
     static: StaticChunkingConfig
 
 
-ChunkingStrategy = Annotated[ChunkingStrategyAuto | ChunkingStrategyStatic, Field(discriminator="type")]
+DEFAULT_CONTEXT_PROMPT = (
+    "<document>\n{{WHOLE_DOCUMENT}}\n</document>\n"
+    "Here is the chunk we want to situate within the whole document\n"
+    "<chunk>\n{{CHUNK_CONTENT}}\n</chunk>\n"
+    "Please give a short succinct description to situate this chunk of text within the overall document "
+    "for the purposes of improving search retrieval of the chunk. "
+    "Answer only with the succinct description and nothing else."
+)
+"""Llama Stack 0.7.3's default prompt, word for word (``llama_stack_api.vector_io.models``)."""
+DOCUMENT_PLACEHOLDER = "{{WHOLE_DOCUMENT}}"
+CHUNK_PLACEHOLDER = "{{CHUNK_CONTENT}}"
+
+
+def _without_prompt_default(schema: dict[str, Any]) -> None:
+    """As Llama Stack: the prompt's ``{{...}}`` placeholders stay out of the JSON schema (SDK generators)."""
+    schema.get("properties", {}).get("context_prompt", {}).pop("default", None)
+
+
+class ContextualChunkingConfig(BaseModel):
+    """Llama Stack 0.7's ``VectorStoreChunkingStrategyContextualConfig``: same fields, defaults and limits.
+
+    An LLM writes a short context for each chunk, situating it in its document; the context is
+    prepended to the chunk before it is embedded and keyword-indexed (``vistack.rag.contextual``).
+    ``None`` for ``model_id``, ``timeout_seconds`` or ``max_concurrency`` means the distribution's
+    ``vector_stores.contextual_retrieval_params``.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_without_prompt_default, protected_namespaces=())
+
+    model_id: str | None = Field(
+        default=None, min_length=1,
+        description="LLM that writes the contexts; default: vector_stores.contextual_retrieval_params.model",
+    )
+    context_prompt: str = Field(
+        default=DEFAULT_CONTEXT_PROMPT,
+        description="Prompt template: the WHOLE_DOCUMENT placeholder before the CHUNK_CONTENT one, each wrapped in "
+        "double curly braces",
+    )
+    max_chunk_size_tokens: int = Field(default=700, ge=100, le=4096)
+    chunk_overlap_tokens: int = Field(default=400, ge=0, description="must be less than max_chunk_size_tokens")
+    timeout_seconds: int | None = Field(default=None, ge=1, description="per LLM call")
+    max_concurrency: int | None = Field(default=None, ge=1, description="LLM calls at once, per file")
+
+    @model_validator(mode="after")
+    def _check(self) -> ContextualChunkingConfig:
+        # Llama Stack's checks and wording (the document must come first: engines cache the shared prefix)
+        if self.chunk_overlap_tokens >= self.max_chunk_size_tokens:
+            raise ValueError("chunk_overlap_tokens must be less than max_chunk_size_tokens")
+        if DOCUMENT_PLACEHOLDER not in self.context_prompt:
+            raise ValueError("context_prompt must contain {{WHOLE_DOCUMENT}} placeholder")
+        if CHUNK_PLACEHOLDER not in self.context_prompt:
+            raise ValueError("context_prompt must contain {{CHUNK_CONTENT}} placeholder")
+        if self.context_prompt.index(DOCUMENT_PLACEHOLDER) >= self.context_prompt.index(CHUNK_PLACEHOLDER):
+            raise ValueError(
+                "context_prompt must have {{WHOLE_DOCUMENT}} before {{CHUNK_CONTENT}} to enable prefix caching"
+            )
+        return self
+
+
+class ChunkingStrategyContextual(BaseModel):
+    type: Literal["contextual"] = "contextual"
+    contextual: ContextualChunkingConfig
+
+
+ChunkingStrategy = Annotated[
+    ChunkingStrategyAuto | ChunkingStrategyStatic | ChunkingStrategyContextual, Field(discriminator="type")
+]
 
 
 # ----- vector stores ----------------------------------------------------------------------------
