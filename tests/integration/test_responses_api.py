@@ -381,6 +381,13 @@ def test_output_text_logprobs_are_a_list_and_asking_reaches_the_engine(client, h
             assert e["logprobs"] == []
         elif e["type"] == "response.content_part.done":
             assert e["part"]["logprobs"] == []
-    # inline::transformers computes no logprobs: asking for them is the engine's clear 400, not a silent []
-    with pytest.raises(openai.BadRequestError, match="logprobs"):
-        client.responses.create(model="tiny-mllama", input="Hi", include=["message.output_text.logprobs"])
+    # asked for: one entry per token of the answer, from inline::transformers, streamed as they come
+    asked = {"model": "tiny-mllama", "input": "Hi", "max_output_tokens": 16, "temperature": 0, "top_logprobs": 2,
+             "include": ["message.output_text.logprobs"]}
+    whole = client.responses.create(**asked).output[0].content[0]
+    assert whole.logprobs and all(len(e.top_logprobs) == 2 for e in whole.logprobs)
+    raw = b"".join(bytes(e.bytes) for e in whole.logprobs).decode("utf-8", errors="replace")
+    assert raw.startswith(whole.text) or whole.text == ""
+    events = sse_events(http, asked)
+    streamed = [e for ev in events if ev["type"] == "response.output_text.delta" for e in ev["logprobs"]]
+    assert [e["logprob"] for e in streamed] == [e.logprob for e in whole.logprobs]
