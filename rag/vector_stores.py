@@ -25,7 +25,9 @@ from vistack.api.filters import parse_filter
 from vistack.api.protocols import FilesProvider, ScoredChunk, StoredChunk, VectorIOProvider
 from vistack.api.vector_stores import (
     AttachFileRequest,
+    ChunkingStrategy,
     ChunkingStrategyAuto,
+    ChunkingStrategyStatic,
     ContentItem,
     CreateFileBatchRequest,
     CreateVectorStoreRequest,
@@ -33,6 +35,7 @@ from vistack.api.vector_stores import (
     FileContentResponse,
     InsertChunksRequest,
     IOChunk,
+    LastError,
     ListResponse,
     QueryChunksRequest,
     QueryChunksResponse,
@@ -40,6 +43,7 @@ from vistack.api.vector_stores import (
     SearchRequest,
     SearchResponsePage,
     SearchResult,
+    StaticChunkingConfig,
     UpdateVectorStoreRequest,
     VectorStoreDeleteResponse,
     VectorStoreFileDeleteResponse,
@@ -50,6 +54,7 @@ from vistack.config import VectorStoresDefaults
 from vistack.context import set_principal
 from vistack.inference import InferenceRouter
 from vistack.pagination import Order, paginate
+from vistack.rag.chunking import resolve_chunking
 from vistack.rag.contextual import check_chunking_strategy
 from vistack.rag.index import StoreIndexes
 from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure, restamp
@@ -181,7 +186,8 @@ class VectorStoreService:
         await self.records.put_store(record, owner)
         file_ids = list(dict.fromkeys(req.file_ids or []))
         for file_id in file_ids:
-            await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner, wait=False)
+            await self.attach_file(store_id, AttachFileRequest(file_id=file_id), owner, wait=False,
+                                   unknown_fails=True)
         await self._wait_settled(store_id, file_ids)
         return await self.get_store(store_id, owner)
 
@@ -287,16 +293,20 @@ class VectorStoreService:
 
     async def attach_file(
         self, store_id: str, req: AttachFileRequest, owner: Principal, batch_id: str | None = None,
-        *, wait: bool = True,
+        *, wait: bool = True, unknown_fails: bool = False,
     ) -> VectorStoreFileObject:
         """Attach and, with ``wait``, give ingestion up to ``attach_wait_s`` to finish (small files come back
-        ``completed`` or ``failed``; big ones ``in_progress``, as OpenAI documents)."""
+        ``completed`` or ``failed``; big ones ``in_progress``, as OpenAI documents).
+
+        An unknown file id is a 404, or with ``unknown_fails`` (ids listed at store or batch creation, where
+        the other files must still be attached) a ``failed`` file with ``last_error`` ``invalid_file``.
+        """
         record = await self._store(store_id, owner, Action.update)
         check_chunking_strategy(
             req.chunking_strategy or record.chunking_strategy, self.inference, self.settings.contextual_retrieval_params
         )
         async with self._ownership_lock(store_id):  # the original found here must not be leaving meanwhile
-            obj = await self._attach_file(record, req, owner, batch_id)
+            obj = await self._attach_file(record, req, owner, batch_id, unknown_fails)
         if not wait or obj.status != "in_progress":
             return obj
         await self._wait_settled(store_id, [req.file_id])
@@ -324,14 +334,25 @@ class VectorStoreService:
                     await asyncio.wait_for(self._settled.wait(), min(remaining, 0.5))
 
     async def _attach_file(
-        self, record: StoreRecord, req: AttachFileRequest, owner: Principal, batch_id: str | None
+        self, record: StoreRecord, req: AttachFileRequest, owner: Principal, batch_id: str | None,
+        unknown_fails: bool = False,
     ) -> VectorStoreFileObject:
         store_id = record.object.id
         existing = await self.records.get_file(store_id, req.file_id)
         if existing is not None:
             return existing.object
-        info = await self.files.get_file(req.file_id, owner)
-        strategy = req.chunking_strategy or record.chunking_strategy
+        strategy = _as_stored(req.chunking_strategy or record.chunking_strategy)
+        try:
+            info = await self.files.get_file(req.file_id, owner)
+        except NotFoundError as e:
+            if not unknown_fails:
+                raise
+            failed = VectorStoreFileObject(
+                id=req.file_id, vector_store_id=store_id, created_at=_now(), attributes=req.attributes or {},
+                status="failed", chunking_strategy=strategy, last_error=LastError(code="invalid_file", message=e.message),
+            )
+            await self.records.put_file(FileRecord(object=failed, batch_id=batch_id), owner)
+            return failed
         duplicate = next(
             (
                 f
@@ -501,8 +522,6 @@ class VectorStoreService:
     async def create_batch(self, store_id: str, req: CreateFileBatchRequest, owner: Principal) -> FileBatchObject:
         await self._store(store_id, owner, Action.update)
         check_chunking_strategy(req.chunking_strategy, self.inference, self.settings.contextual_retrieval_params)
-        for file_id in req.file_ids:  # fail before attaching anything when an id is unknown
-            await self.files.get_file(file_id, owner)
         batch = BatchRecord(
             id=f"vsfb_{uuid.uuid4().hex}",
             vector_store_id=store_id,
@@ -517,6 +536,7 @@ class VectorStoreService:
                 owner,
                 batch.id,
                 wait=False,
+                unknown_fails=True,
             )
         await self._wait_settled(store_id, batch.file_ids)
         return await self.get_batch(store_id, batch.id, owner)
@@ -745,6 +765,17 @@ class VectorStoreService:
     async def wait_idle(self, timeout_s: float = 300.0) -> None:
         """Wait until the queue is drained (tests, the in-process CLI)."""
         await asyncio.wait_for(self._queue.join(), timeout_s)
+
+
+def _as_stored(strategy: ChunkingStrategy) -> ChunkingStrategy:
+    """``auto`` is recorded as the ``static`` sizes it stands for (as OpenAI's file objects show it), so a
+    client sees how its file was chunked."""
+    if strategy.type != "auto":
+        return strategy
+    max_tokens, overlap = resolve_chunking(strategy)
+    return ChunkingStrategyStatic(
+        static=StaticChunkingConfig(max_chunk_size_tokens=max_tokens, chunk_overlap_tokens=overlap)
+    )
 
 
 def _page(records: list, limit: int, order: Order, after: str | None, before: str | None) -> tuple[list, bool]:

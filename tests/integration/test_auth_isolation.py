@@ -213,8 +213,13 @@ def test_other_tenant_cannot_attach_or_touch_models_and_shields(server, acme):
     own = bob.vector_stores.create(name="globex")
     with pytest.raises(openai.NotFoundError):
         bob.vector_stores.files.create(vector_store_id=own.id, file_id=acme["file"])
-    with pytest.raises(openai.NotFoundError):
-        bob.vector_stores.file_batches.create(vector_store_id=own.id, file_ids=[acme["file"]])
+    # in a batch (or at store creation), as any unknown id: a failed file saying only "not found"
+    batch = bob.vector_stores.file_batches.create(vector_store_id=own.id, file_ids=[acme["file"]])
+    assert (batch.file_counts.failed, batch.file_counts.total) == (1, 1)
+    failed = bob.vector_stores.files.retrieve(acme["file"], vector_store_id=own.id)
+    assert failed.status == "failed" and failed.last_error.code == "invalid_file"
+    assert "not found" in failed.last_error.message and "alice" not in failed.last_error.message.lower()
+    assert bob.vector_stores.search(own.id, query="invoice total").data == []
     with raw(server, BOB) as http:
         assert http.get(f"/v1/models/{acme['model']}").status_code == 404
         assert http.delete(f"/v1/models/{acme['model']}").status_code == 404

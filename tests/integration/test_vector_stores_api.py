@@ -533,3 +533,26 @@ def test_attach_waits_for_small_files(tiny_mllama_dir, tmp_path):
         assert (batch.file_counts.completed, batch.file_counts.in_progress, batch.file_counts.total) == (2, 0, 2)
         hits = search(client, created.id, docs.annual_report_pdf().fact("revenue").query, max_num_results=3)
         assert hits and hits[0].file_id == attached.id  # searchable the moment attach returned
+
+
+def test_unknown_ids_at_creation_become_failed_files_and_auto_is_shown_as_static(client, http):
+    """As Llama Stack: listed ids that do not resolve fail on their own; the known ones are attached."""
+    good = upload(client, docs.invoice_pdf())
+    store = client.vector_stores.create(name="with-a-typo", file_ids=[good, "file-does-not-exist"])
+    wait_files(http, store.id, [good])
+    counts = client.vector_stores.retrieve(store.id).file_counts
+    assert (counts.completed, counts.failed, counts.total) == (1, 1, 2)
+    missing = client.vector_stores.files.retrieve("file-does-not-exist", vector_store_id=store.id)
+    assert missing.status == "failed" and missing.last_error.code == "invalid_file"
+    assert [f.id for f in client.vector_stores.files.list(vector_store_id=store.id, filter="failed")] == [missing.id]
+    batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=["file-nope-1", "file-nope-2"])
+    assert batch.status == "failed" and (batch.file_counts.failed, batch.file_counts.total) == (2, 2)
+    client.vector_stores.files.delete("file-does-not-exist", vector_store_id=store.id)
+    assert client.vector_stores.retrieve(store.id).file_counts.total == 3
+    # auto chunking is reported as the static sizes it stands for (OpenAI's file objects do the same)
+    attached = client.vector_stores.files.retrieve(good, vector_store_id=store.id)
+    assert attached.chunking_strategy.type == "static"
+    assert attached.chunking_strategy.static.max_chunk_size_tokens > attached.chunking_strategy.static.chunk_overlap_tokens
+    with pytest.raises(openai.NotFoundError):  # one file attached on its own: its id must exist
+        client.vector_stores.files.create(vector_store_id=store.id, file_id="file-does-not-exist")
+    client.vector_stores.delete(store.id)
