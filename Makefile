@@ -8,7 +8,7 @@ DISTRIBUTION ?= local
 PORT ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test install tiny-model bench clean
+.PHONY: run test install tiny-model bench conformance clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ tiny-model: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VPY) benchmarks/server_overhead.py
+
+# Llama Stack v0.7.1's own integration tests against a fresh vistack (tiny model); see benchmarks/README.md.
+# The harness lives in $${TMPDIR:-/tmp}/ls-peer; a first run builds it from LS_MIRROR (a llama-stack git dir).
+conformance: $(VENV)/.installed
+	$(VPY) benchmarks/conformance.py --json $(or $(CONFORMANCE_JSON),/tmp/vistack-conformance.json) $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -308,7 +308,7 @@ class Ingestor:
                         file_id=image_id,
                     )
                     result.page_image_file_ids.append(image_id)
-                pending.extend(self._chunks(rec, page, image_id, attributes, max_tokens, overlap))
+                pending.extend(page_chunks(rec, page, image_id, attributes, max_tokens, overlap))
                 if contextual is not None:
                     document.append((page.number, page_text(page.blocks)))
                 elif len(pending) >= self.settings.embedding_batch_size:
@@ -356,53 +356,54 @@ class Ingestor:
                 if not producer.is_alive() and queue.empty():
                     raise RuntimeError("page extraction stopped unexpectedly") from None
 
-    def _chunks(
-        self,
-        rec: FileRecord,
-        page: ExtractedPage,
-        image_id: str,
-        attributes: dict,
-        max_tokens: int,
-        overlap: int,
-    ) -> list[StoredChunk]:
-        file_id = rec.object.id
-        base = {
-            **{k: v for k, v in attributes.items() if k != CONTEXT_KEY},  # set by contextual chunking only
-            "file_id": file_id,
-            "filename": rec.filename,
-            "page": page.number,
-            "page_image_file_id": image_id,
-            "text_layer": "yes" if page.has_text_layer else ("ocr" if page.ocr_used else "none"),
-        }
-        pieces = chunk_page(page, max_tokens, overlap)
-        if not pieces:
-            # An image-only page (no text layer, no OCR) stays findable by name and
-            # keeps its page image for the vision model.
-            return [
-                StoredChunk(
-                    id=f"{file_id}:p{page.number}:c0",
-                    text=f"{rec.filename} page {page.number}: image-only page without a text layer",
-                    metadata={
-                        **base,
-                        "chunk_type": "image",
-                        "chunk_index": 0,
-                        "bbox": bbox_text((0.0, 0.0, page.width, page.height)),
-                    },
-                )
-            ]
+
+def page_chunks(
+    rec: FileRecord,
+    page: ExtractedPage,
+    image_id: str,
+    attributes: dict,
+    max_tokens: int,
+    overlap: int,
+) -> list[StoredChunk]:
+    """One page's chunks with the metadata every stored chunk carries (file, page, bbox, page image, type)."""
+    file_id = rec.object.id
+    base = {
+        **{k: v for k, v in attributes.items() if k != CONTEXT_KEY},  # set by contextual chunking only
+        "file_id": file_id,
+        "filename": rec.filename,
+        "page": page.number,
+        "page_image_file_id": image_id,
+        "text_layer": "yes" if page.has_text_layer else ("ocr" if page.ocr_used else "none"),
+    }
+    pieces = chunk_page(page, max_tokens, overlap)
+    if not pieces:
+        # An image-only page (no text layer, no OCR) stays findable by name and
+        # keeps its page image for the vision model.
         return [
             StoredChunk(
-                id=f"{file_id}:p{page.number}:c{piece.index_on_page}",
-                text=piece.text,
+                id=f"{file_id}:p{page.number}:c0",
+                text=f"{rec.filename} page {page.number}: image-only page without a text layer",
                 metadata={
                     **base,
-                    "chunk_type": piece.chunk_type,
-                    "chunk_index": piece.index_on_page,
-                    "bbox": bbox_text(piece.bbox),
+                    "chunk_type": "image",
+                    "chunk_index": 0,
+                    "bbox": bbox_text((0.0, 0.0, page.width, page.height)),
                 },
             )
-            for piece in pieces
         ]
+    return [
+        StoredChunk(
+            id=f"{file_id}:p{page.number}:c{piece.index_on_page}",
+            text=piece.text,
+            metadata={
+                **base,
+                "chunk_type": piece.chunk_type,
+                "chunk_index": piece.index_on_page,
+                "bbox": bbox_text(piece.bbox),
+            },
+        )
+        for piece in pieces
+    ]
 
 
 def failure(e: BaseException) -> LastError:
