@@ -58,7 +58,8 @@ def chat_stream(p: TransformersInferenceProvider, rid: str, **kw: Any) -> list[A
 
 def complete(p: TransformersInferenceProvider, rid: str, **kw: Any) -> Any:
     kw.setdefault("max_tokens", 12)
-    return run(p.completion(CompletionRequest(model=rid, prompt="The revenue in 2023 was", **kw)))
+    kw.setdefault("prompt", "The revenue in 2023 was")
+    return run(p.completion(CompletionRequest(model=rid, **kw)))
 
 
 def joined_bytes(entries: list[Any]) -> str:
@@ -216,3 +217,26 @@ def test_json_object_regex_and_choice(p, rid) -> None:
     assert picked.choices[0].message.content in ("approve", "reject")
     completion = complete(p, rid, guided_choice=["yes", "no"], temperature=0)
     assert completion.choices[0].text in ("yes", "no")
+
+
+def test_several_prompts_are_one_batch_with_openai_indexing(p, rid) -> None:
+    prompts = ["The revenue in 2023 was", "Total assets at year end"]
+    alone = [complete(p, rid, prompt=text, temperature=0, max_tokens=8, ignore_eos=True).choices[0].text
+             for text in prompts]
+    r = run(p.completion(CompletionRequest(model=rid, prompt=prompts, n=2, temperature=0, max_tokens=8,
+                                           ignore_eos=True, echo=True)))
+    assert [c.index for c in r.choices] == [0, 1, 2, 3]  # choice i answers prompt i // n
+    # left-padded into one batch, each prompt gets what it gets alone (greedy)
+    assert [c.text for c in r.choices] == [prompts[0] + alone[0]] * 2 + [prompts[1] + alone[1]] * 2
+    assert r.usage.completion_tokens == 32
+    assert r.usage.prompt_tokens == sum(complete(p, rid, prompt=t, max_tokens=1).usage.prompt_tokens for t in prompts)
+
+    async def streamed() -> dict[int, str]:
+        req = CompletionRequest(model=rid, prompt=prompts, temperature=0, max_tokens=8, ignore_eos=True, stream=True)
+        out: dict[int, str] = {}
+        async for chunk in await p.completion(req):
+            for ch in chunk.choices:
+                out[ch.index] = out.get(ch.index, "") + ch.text
+        return out
+
+    assert run(streamed()) == {0: alone[0], 1: alone[1]}

@@ -501,8 +501,10 @@ def test_text_only_model_chat_and_completion(text_dir: str) -> None:
         )
         assert chunks[-2].choices[0].finish_reason in ("stop", "length")
         assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens <= 4
-        with pytest.raises(BadRequestError, match="one prompt"):
-            await p.completion(CompletionRequest(model=text_dir, prompt=["a", "b"]))
+        several = await p.completion(CompletionRequest(model=text_dir, prompt=["a", "b", "c"], max_tokens=2))
+        assert [c.index for c in several.choices] == [0, 1, 2]
+        with pytest.raises(BadRequestError, match="max_choices"):
+            await p.completion(CompletionRequest(model=text_dir, prompt=["a"] * 9, n=2))
 
     run(go())
 

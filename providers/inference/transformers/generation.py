@@ -108,14 +108,15 @@ def _generate_sync(
 
     try:
         if cancel.is_set():
-            return Outcome(choices=[ChoiceOutcome(index=i) for i in range(decoding.n)])
+            rows = int(prepared.inputs["input_ids"].shape[0]) * decoding.n
+            return Outcome(choices=[ChoiceOutcome(index=i) for i in range(rows)])
         model, tok = loaded.model, loaded.tokenizer
         gen_config = generation_config(loaded, sampling)
         inputs = {k: _batched(v, decoding.n).to(loaded.device) if hasattr(v, "to") else v
                   for k, v in prepared.inputs.items()}
         recorder = LogprobRecorder() if decoding.logprobs.record else None
         session = DecodeSession(
-            tok, decoding.n, loaded.eos_ids, sampling.stop, decoding.logprobs, recorder,
+            tok, int(inputs["input_ids"].shape[0]), loaded.eos_ids, sampling.stop, decoding.logprobs, recorder,
             _token_text(loaded) if recorder is not None else None, sink,
         )
         processors = LogitsProcessorList()
@@ -147,7 +148,7 @@ def _generate_sync(
 
 
 def _batched(tensor: Any, n: int) -> Any:
-    """The one prompt repeated ``n`` times along the batch: n sequences decoded together.
+    """Each prompt repeated ``n`` times in place along the batch (prompt-major): its n sequences decoded together.
 
     (Rather than ``num_return_sequences``, which transformers refuses for greedy decoding, where n
     identical choices are still what OpenAI and vLLM return.)

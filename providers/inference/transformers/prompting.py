@@ -17,17 +17,22 @@ from vistack.api.inference import (
 from vistack.api.safety import LLAMA_GUARD_TASK_PREFIX
 from vistack.images import decode_image_url, stitch_images
 
-from .config import PROVIDER_TYPE, TransformersInferenceConfig
+from .config import TransformersInferenceConfig
 from .loading import Loaded
 from .tool_calls import call_arguments
 
 
 @dataclass
 class Prepared:
-    """Tokenized inputs for ``generate`` and the prompt's length in tokens."""
+    """Tokenized inputs for ``generate`` and the prompts' length in tokens (all of them, for usage)."""
 
     inputs: dict[str, Any]
     prompt_tokens: int
+    longest_prompt: int = 0  # of a batch of prompts (left-padded to it): what must fit the context
+
+    @property
+    def context_tokens(self) -> int:
+        return self.longest_prompt or self.prompt_tokens
 
 
 class PromptBuilder:
@@ -204,37 +209,46 @@ def conversation(loaded: Loaded, request: ChatCompletionRequest, images: list[An
     return conv
 
 
-def prepare_completion(loaded: Loaded, request: CompletionRequest) -> tuple[Prepared, str]:
-    """A raw prompt (text or token ids) → inputs, and the prompt as text (for ``echo``)."""
+def prepare_completion(loaded: Loaded, request: CompletionRequest) -> tuple[Prepared, list[str]]:
+    """Raw prompts (texts or token ids; several form one left-padded batch) → inputs, and each as text (``echo``)."""
     import torch
 
     tok = loaded.tokenizer
     prompt = request.prompt
-    if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)):
-        if len(prompt) != 1:
-            raise BadRequestError(f"{PROVIDER_TYPE} takes one prompt per request; got {len(prompt)}.", param="prompt")
-        prompt = prompt[0]
-    if isinstance(prompt, str):
-        add_special = not (tok.bos_token and prompt.startswith(tok.bos_token))
-        ids = tok(prompt, add_special_tokens=add_special)["input_ids"]
-        text = prompt
-    else:
-        ids = list(prompt)
-        vocab = len(tok)
-        if any(not isinstance(i, int) or i < 0 or i >= vocab for i in ids):
-            raise BadRequestError(f"prompt token ids must be integers in [0, {vocab}).", param="prompt")
-        text = tok.decode(ids)
-    if not ids:
-        raise BadRequestError("the prompt is empty.", param="prompt")
-    if loaded.is_vision:
-        image_id = getattr(loaded.processor, "image_token_id", None)
-        if image_id is not None and image_id in ids:
-            raise BadRequestError(
-                "completions take no images; use /v1/chat/completions with an image_url part.", param="prompt"
-            )
-    input_ids = torch.tensor([ids], dtype=torch.long)
-    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-    return Prepared(inputs=inputs, prompt_tokens=len(ids)), text
+    prompts: list[Any] = list(prompt) if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)) \
+        else [prompt]
+    if len(prompts) > 64:
+        raise BadRequestError(f"at most 64 prompts per request; got {len(prompts)}.", param="prompt")
+    ids_list, texts = [], []
+    for one in prompts:
+        if isinstance(one, str):
+            add_special = not (tok.bos_token and one.startswith(tok.bos_token))
+            ids = tok(one, add_special_tokens=add_special)["input_ids"]
+            text = one
+        else:
+            ids = list(one)
+            vocab = len(tok)
+            if any(not isinstance(i, int) or i < 0 or i >= vocab for i in ids):
+                raise BadRequestError(f"prompt token ids must be integers in [0, {vocab}).", param="prompt")
+            text = tok.decode(ids)
+        if not ids:
+            raise BadRequestError("the prompt is empty.", param="prompt")
+        if loaded.is_vision:
+            image_id = getattr(loaded.processor, "image_token_id", None)
+            if image_id is not None and image_id in ids:
+                raise BadRequestError(
+                    "completions take no images; use /v1/chat/completions with an image_url part.", param="prompt"
+                )
+        ids_list.append(ids)
+        texts.append(text)
+    longest = max(len(ids) for ids in ids_list)
+    pad = loaded.pad_id if loaded.pad_id is not None else loaded.eos_ids[0]
+    # left padding: every prompt ends where generation starts
+    input_ids = torch.tensor([[pad] * (longest - len(ids)) + ids for ids in ids_list], dtype=torch.long)
+    mask = torch.tensor([[0] * (longest - len(ids)) + [1] * len(ids) for ids in ids_list], dtype=torch.long)
+    prepared = Prepared(inputs={"input_ids": input_ids, "attention_mask": mask},
+                        prompt_tokens=sum(len(ids) for ids in ids_list), longest_prompt=longest)
+    return prepared, texts
 
 
 def _parts(msg: dict[str, Any]) -> list[dict[str, Any]]:

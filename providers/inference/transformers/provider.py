@@ -148,7 +148,7 @@ class TransformersInferenceProvider(InferenceProvider):
         images = await asyncio.to_thread(self._prompts.decode_images, request.messages)
         loaded = await self._ensure_loaded(slot)
         prepared = await asyncio.to_thread(self._prepare_chat, loaded, request, images, tools)
-        sampling = sampling_for(self.config, loaded, request, request.max_new_tokens, prepared.prompt_tokens)
+        sampling = sampling_for(self.config, loaded, request, request.max_new_tokens, prepared.context_tokens)
         decoding = Decoding(
             n=n,
             logprobs=LogprobRequest(record=wants_logprobs, report=wants_logprobs, top=request.top_logprobs or 0),
@@ -181,23 +181,28 @@ class TransformersInferenceProvider(InferenceProvider):
             raise BadRequestError(f"{PROVIDER_TYPE} does not support suffix (fill-in-the-middle).", param="suffix")
         spec = grammar_spec(None, request.model_extra or {})
         loaded = await self._ensure_loaded(slot)
-        prepared, prompt_text = await asyncio.to_thread(prepare_completion, loaded, request)
-        sampling = sampling_for(self.config, loaded, request, request.max_tokens, prepared.prompt_tokens)
+        prepared, prompt_texts = await asyncio.to_thread(prepare_completion, loaded, request)
+        sampling = sampling_for(self.config, loaded, request, request.max_tokens, prepared.context_tokens)
+        if len(prompt_texts) * best_of > self.config.max_choices:
+            raise BadRequestError(
+                f"{len(prompt_texts)} prompts x {best_of} choices is more sequences than this server decodes at once "
+                f"({self.config.max_choices}, max_choices).", param="prompt")
         decoding = Decoding(
             n=best_of,
             logprobs=LogprobRequest(record=top is not None or best_of > n, report=top is not None, top=top or 0),
             grammar=await self._grammar(loaded, spec),
         )
-        echo = prompt_text if request.echo else ""
+        echoes = [text if request.echo else "" for text in prompt_texts]  # choice i answers prompt i // n
         if request.stream:
             slot.check_capacity()
             start = functools.partial(stream_pieces, slot, loaded, prepared, sampling, decoding)
-            return stream_completion(start, request, prepared.prompt_tokens, echo, n, top is not None)
+            return stream_completion(start, request, prepared.prompt_tokens, echoes, n, top is not None)
         outcome = await generate(slot, loaded, prepared, sampling, decoding)
-        if best_of > n:  # usage counts every sampled token, as OpenAI bills best_of
-            best = sorted(outcome.choices, key=lambda c: c.cumulative_logprob, reverse=True)[:n]
+        if best_of > n:  # each prompt's n most likely of its best_of; usage counts every sampled token (as OpenAI)
+            groups = [outcome.choices[i : i + best_of] for i in range(0, len(outcome.choices), best_of)]
+            best = [c for g in groups for c in sorted(g, key=lambda c: c.cumulative_logprob, reverse=True)[:n]]
             outcome = Outcome(choices=best, sampled_tokens=outcome.completion_tokens)
-        return completion_response(request, outcome, prepared.prompt_tokens, echo, top is not None)
+        return completion_response(request, outcome, prepared.prompt_tokens, echoes, n, top is not None)
 
     def _choices(self, value: int | None, param: str = "n") -> int:
         count = value or 1

@@ -65,21 +65,20 @@ def chat_response(
 
 
 def completion_response(
-    request: CompletionRequest, outcome: Outcome, prompt_tokens: int, echo: str, logprobs: bool = False
+    request: CompletionRequest, outcome: Outcome, prompt_tokens: int, echoes: list[str], n: int = 1,
+    logprobs: bool = False,
 ) -> Completion:
-    return Completion(
-        model=request.model,
-        choices=[
-            CompletionChoice(
-                index=i,
-                text=echo + c.text,
-                finish_reason=c.finish_reason,
-                logprobs=completion_logprobs(c.logprobs, len(echo)) if logprobs else None,
-            )
-            for i, c in enumerate(outcome.choices)
-        ],
-        usage=usage(prompt_tokens, outcome.completion_tokens),
-    )
+    """Choices in prompt order, ``n`` per prompt (OpenAI's indexing: choice i answers prompt i // n)."""
+    choices = []
+    for i, c in enumerate(outcome.choices):
+        echo = echoes[i // n]
+        choices.append(CompletionChoice(
+            index=i,
+            text=echo + c.text,
+            finish_reason=c.finish_reason,
+            logprobs=completion_logprobs(c.logprobs, len(echo)) if logprobs else None,
+        ))
+    return Completion(model=request.model, choices=choices, usage=usage(prompt_tokens, outcome.completion_tokens))
 
 
 # ----- streams -----------------------------------------------------------------------------------------
@@ -98,10 +97,12 @@ def stream_chat(
 
 
 def stream_completion(
-    start: PieceStream, request: CompletionRequest, prompt_tokens: int, echo: str, n: int = 1, logprobs: bool = False
+    start: PieceStream, request: CompletionRequest, prompt_tokens: int, echoes: list[str], n: int = 1,
+    logprobs: bool = False,
 ) -> AsyncGenerator[Completion, None]:
     """``text_completion`` chunks; nothing runs (not even generation) until the stream is iterated."""
-    return _CompletionStream(request.model, request.include_usage_in_stream, n, logprobs, echo).run(
+    per_choice = [echo for echo in echoes for _ in range(n)]  # choice i answers prompt i // n
+    return _CompletionStream(request.model, request.include_usage_in_stream, logprobs, per_choice).run(
         start, prompt_tokens
     )
 
@@ -211,10 +212,10 @@ class _CompletionStream(_ChunkStream[Completion]):
     chunk_type = Completion
     id_prefix = "cmpl"
 
-    def __init__(self, model: str, include_usage: bool, n: int, logprobs: bool, echo: str) -> None:
-        super().__init__(model, include_usage, n, logprobs)
-        self.echo = echo
-        self.offsets = [len(echo)] * n  # text_offset of the next token, per choice
+    def __init__(self, model: str, include_usage: bool, logprobs: bool, echoes: list[str]) -> None:
+        super().__init__(model, include_usage, len(echoes), logprobs)
+        self.echoes = echoes  # per choice
+        self.offsets = [len(echo) for echo in echoes]  # text_offset of the next token, per choice
 
     def text(self, index: int, text: str, finish: FinishReason | None = None, entries: list | None = None) -> Completion:
         lp = None
@@ -224,8 +225,8 @@ class _CompletionStream(_ChunkStream[Completion]):
         return self.chunk(CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=lp))
 
     def opening(self, index: int) -> Iterator[Completion]:
-        if self.echo:
-            yield self.text(index, self.echo)
+        if self.echoes[index]:
+            yield self.text(index, self.echoes[index])
 
     def piece(self, piece: Piece) -> Iterator[Completion]:
         yield self.text(piece.index, piece.text, entries=piece.logprobs)
