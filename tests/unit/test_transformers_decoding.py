@@ -159,7 +159,7 @@ def test_completion_logprobs_and_best_of(p, rid) -> None:
     assert [c.index for c in best.choices] == [0, 1]
     assert best.usage.completion_tokens == 24  # all four sampled choices are counted
     for bad, needle in (({"n": 3, "best_of": 2}, "at least n"), ({"best_of": 2, "stream": True}, "stream"),
-                        ({"logprobs": 21}, "between 0 and 20"), ({"logprobs": 1, "echo": True}, "echo")):
+                        ({"logprobs": 21}, "between 0 and 20"), ({"max_tokens": 0}, "echo")):
         with pytest.raises(BadRequestError, match=needle):
             complete(p, rid, **bad)
 
@@ -240,3 +240,41 @@ def test_several_prompts_are_one_batch_with_openai_indexing(p, rid) -> None:
         return out
 
     assert run(streamed()) == {0: alone[0], 1: alone[1]}
+
+
+def test_echo_with_logprobs_scores_the_prompt(p, rid) -> None:
+    """lm-evaluation-harness's loglikelihood request: echo, logprobs, max_tokens 0."""
+    prompt = "Net income rose to 12 million"
+    r = complete(p, rid, prompt=prompt, echo=True, logprobs=1, max_tokens=0)
+    (choice,) = r.choices
+    lp = choice.logprobs
+    assert choice.text == prompt and r.usage.completion_tokens == 0 and choice.finish_reason == "length"
+    assert "".join(lp["tokens"]) == prompt  # the tokenizer's BOS is context, not echoed text
+    assert all(isinstance(x, float) and x <= 0 for x in lp["token_logprobs"])  # BOS gives the first one context
+    assert lp["text_offset"] == [sum(len(t) for t in lp["tokens"][:i]) for i in range(len(lp["tokens"]))]
+    assert all(tops[tok] == x for tok, x, tops in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"],
+                                                      strict=True))
+    # the same numbers as the tokens' logprobs when they are generated: scoring is the model's distribution
+    first = complete(p, rid, prompt=prompt, temperature=0, logprobs=0, max_tokens=1)
+    scored_next = complete(p, rid, prompt=prompt + first.choices[0].text, echo=True, logprobs=0, max_tokens=0)
+    if "\ufffd" not in first.choices[0].text and scored_next.choices[0].logprobs["tokens"][-1] == first.choices[0].text:
+        assert scored_next.choices[0].logprobs["token_logprobs"][-1] == pytest.approx(
+            first.choices[0].logprobs["token_logprobs"][0], abs=1e-4)
+
+    ids = run(p.completion(CompletionRequest(model=rid, prompt=[5, 6, 7], echo=True, logprobs=0, max_tokens=2,
+                                             temperature=0)))
+    lp = ids.choices[0].logprobs
+    assert lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None  # nothing precedes the first token
+    assert len(lp["tokens"]) == 3 + 2
+
+    async def streamed() -> list[Any]:
+        req = CompletionRequest(model=rid, prompt=prompt, echo=True, logprobs=1, max_tokens=3, temperature=0,
+                                stream=True, ignore_eos=True)
+        return [c async for c in await p.completion(req)]
+
+    chunks = run(streamed())
+    assert chunks[0].choices[0].text == prompt and chunks[0].choices[0].logprobs["tokens"] == lp_tokens(p, rid, prompt)
+
+
+def lp_tokens(p, rid, prompt: str) -> list[str]:
+    return complete(p, rid, prompt=prompt, echo=True, logprobs=0, max_tokens=0).choices[0].logprobs["tokens"]

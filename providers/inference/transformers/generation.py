@@ -18,7 +18,7 @@ from vistack.api import ServiceUnavailableError
 
 from .decoding import ChoiceOutcome, DecodeSession, LogprobRequest, Piece
 from .loading import Loaded, empty_cache, first_line
-from .logprobs import LogprobRecorder, TokenText
+from .logprobs import LogprobRecorder, TokenLogprob, TokenText, prompt_logprobs
 from .prompting import Prepared
 from .sampling import Sampling, generation_config
 from .structured import GrammarMask
@@ -107,9 +107,10 @@ def _generate_sync(
     from transformers import LogitsProcessorList
 
     try:
-        if cancel.is_set():
+        if cancel.is_set() or sampling.max_new_tokens == 0:  # 0: echo + logprobs scoring the prompt only
             rows = int(prepared.inputs["input_ids"].shape[0]) * decoding.n
-            return Outcome(choices=[ChoiceOutcome(index=i) for i in range(rows)])
+            finish = "length" if sampling.max_new_tokens == 0 else "stop"
+            return Outcome(choices=[ChoiceOutcome(index=i, finish_reason=finish) for i in range(rows)])
         model, tok = loaded.model, loaded.tokenizer
         gen_config = generation_config(loaded, sampling)
         inputs = {k: _batched(v, decoding.n).to(loaded.device) if hasattr(v, "to") else v
@@ -145,6 +146,16 @@ def _generate_sync(
             "send a smaller image, fewer max_tokens or a smaller n, or use quantization: 4bit.",
             code="out_of_memory",
         ) from e
+
+
+async def score_prompts(slot: Slot, loaded: Loaded, prepared: Prepared, top_n: int) -> list[list[TokenLogprob]]:
+    """Each prompt's token logprobs (``echo`` with ``logprobs``), computed on the model's worker."""
+
+    def run() -> list[list[TokenLogprob]]:
+        inputs = {k: v.to(loaded.device) for k, v in prepared.inputs.items() if k in ("input_ids", "attention_mask")}
+        return prompt_logprobs(loaded.model, inputs, prepared.added_tokens, top_n, _token_text(loaded))
+
+    return await asyncio.wrap_future(slot.submit(run))
 
 
 def _batched(tensor: Any, n: int) -> Any:

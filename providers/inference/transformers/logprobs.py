@@ -24,7 +24,7 @@ class TokenLogprob:
     """One generated token: its text, its log-probability and the step's most likely alternatives."""
 
     token: str
-    logprob: float
+    logprob: float | None  # None only for a prompt's first token (nothing precedes it)
     bytes: list[int]
     top: list[TopToken] = field(default_factory=list)
 
@@ -75,6 +75,35 @@ def token_logprob(step_logprobs: Any, token_id: int, top_n: int, text_of: TokenT
     return entry
 
 
+def prompt_logprobs(model: Any, inputs: dict[str, Any], skip: list[int], top_n: int,
+                    text_of: TokenText) -> list[list[TokenLogprob]]:
+    """Each prompt's tokens with their log-probability given the tokens before them (``echo`` + ``logprobs``).
+
+    ``inputs`` is the left-padded batch; ``skip[b]`` leading tokens of prompt ``b`` (a BOS the tokenizer
+    added) are context, not part of the echoed text. A prompt's very first token has no logprob.
+    One forward pass; rows are normalised one position at a time so memory stays at one vocabulary row.
+    """
+    import torch
+
+    with torch.inference_mode():
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    out = []
+    width = inputs["input_ids"].shape[1]
+    for b, mask in enumerate(inputs["attention_mask"].tolist()):
+        start = width - sum(mask)
+        ids = inputs["input_ids"][b, start:].tolist()
+        entries = []
+        for j in range(skip[b], len(ids)):
+            if j == 0:
+                text, raw = text_of(ids[0])
+                entries.append(TokenLogprob(token=text, logprob=None, bytes=raw))
+                continue
+            step = torch.log_softmax(logits[b, start + j - 1].float(), dim=-1)
+            entries.append(token_logprob(step, ids[j], top_n, text_of))
+        out.append(entries)
+    return out
+
+
 def chat_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
     """OpenAI chat shape: ``{"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}``."""
     return {
@@ -101,8 +130,9 @@ def completion_logprobs(entries: list[TokenLogprob], text_offset: int) -> dict[s
         "tokens": [e.token for e in entries],
         "token_logprobs": [e.logprob for e in entries],
         # "The API will always return the logprob of the sampled token, so there may be up to logprobs+1
-        # elements" (OpenAI's completions reference; vLLM does the same)
-        "top_logprobs": [{**{t.token: t.logprob for t in e.top}, e.token: e.logprob} for e in entries],
+        # elements" (OpenAI's completions reference; vLLM does the same); a prompt's first token: null
+        "top_logprobs": [None if e.logprob is None else {**{t.token: t.logprob for t in e.top}, e.token: e.logprob}
+                         for e in entries],
         "text_offset": offsets,
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vistack.api import BadRequestError
@@ -29,6 +29,7 @@ class Prepared:
     inputs: dict[str, Any]
     prompt_tokens: int
     longest_prompt: int = 0  # of a batch of prompts (left-padded to it): what must fit the context
+    added_tokens: list[int] = field(default_factory=list)  # per prompt: leading tokens not in its text (a BOS)
 
     @property
     def context_tokens(self) -> int:
@@ -219,13 +220,15 @@ def prepare_completion(loaded: Loaded, request: CompletionRequest) -> tuple[Prep
         else [prompt]
     if len(prompts) > 64:
         raise BadRequestError(f"at most 64 prompts per request; got {len(prompts)}.", param="prompt")
-    ids_list, texts = [], []
+    ids_list, texts, added = [], [], []
     for one in prompts:
         if isinstance(one, str):
             add_special = not (tok.bos_token and one.startswith(tok.bos_token))
             ids = tok(one, add_special_tokens=add_special)["input_ids"]
             text = one
+            added.append(len(ids) - len(tok(one, add_special_tokens=False)["input_ids"]) if add_special else 0)
         else:
+            added.append(0)
             ids = list(one)
             vocab = len(tok)
             if any(not isinstance(i, int) or i < 0 or i >= vocab for i in ids):
@@ -247,7 +250,7 @@ def prepare_completion(loaded: Loaded, request: CompletionRequest) -> tuple[Prep
     input_ids = torch.tensor([[pad] * (longest - len(ids)) + ids for ids in ids_list], dtype=torch.long)
     mask = torch.tensor([[0] * (longest - len(ids)) + [1] * len(ids) for ids in ids_list], dtype=torch.long)
     prepared = Prepared(inputs={"input_ids": input_ids, "attention_mask": mask},
-                        prompt_tokens=sum(len(ids) for ids in ids_list), longest_prompt=longest)
+                        prompt_tokens=sum(len(ids) for ids in ids_list), longest_prompt=longest, added_tokens=added)
     return prepared, texts
 
 

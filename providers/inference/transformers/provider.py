@@ -28,7 +28,7 @@ from vistack.api.inference import (
 
 from .config import PROVIDER_TYPE, TransformersInferenceConfig
 from .decoding import LogprobRequest
-from .generation import Decoding, Outcome, generate, stream_pieces
+from .generation import Decoding, Outcome, generate, score_prompts, stream_pieces
 from .loading import Loaded, ModelLoader
 from .prompting import Prepared, PromptBuilder, prepare_completion
 from .responses import chat_response, completion_response, stream_chat, stream_completion
@@ -172,17 +172,17 @@ class TransformersInferenceProvider(InferenceProvider):
             raise BadRequestError("best_of cannot be used with stream: the best choices are known only at the end.",
                                   param="best_of")
         top = _completion_logprobs(request.logprobs)
-        if top is not None and request.echo:
-            raise BadRequestError(
-                f"{PROVIDER_TYPE} does not return the prompt's logprobs: use echo or logprobs, not both.",
-                param="logprobs",
-            )
+        if request.max_tokens == 0 and not request.echo:
+            raise BadRequestError("max_tokens: 0 generates nothing; it is for echo (with logprobs: scoring a prompt).",
+                                  param="max_tokens")
         if request.suffix:
             raise BadRequestError(f"{PROVIDER_TYPE} does not support suffix (fill-in-the-middle).", param="suffix")
         spec = grammar_spec(None, request.model_extra or {})
         loaded = await self._ensure_loaded(slot)
         prepared, prompt_texts = await asyncio.to_thread(prepare_completion, loaded, request)
         sampling = sampling_for(self.config, loaded, request, request.max_tokens, prepared.context_tokens)
+        if request.max_tokens == 0:
+            sampling.max_new_tokens = 0
         if len(prompt_texts) * best_of > self.config.max_choices:
             raise BadRequestError(
                 f"{len(prompt_texts)} prompts x {best_of} choices is more sequences than this server decodes at once "
@@ -193,16 +193,19 @@ class TransformersInferenceProvider(InferenceProvider):
             grammar=await self._grammar(loaded, spec),
         )
         echoes = [text if request.echo else "" for text in prompt_texts]  # choice i answers prompt i // n
+        scored = None  # the prompts' own token logprobs, shown with the echoed text
+        if request.echo and top is not None:
+            scored = await score_prompts(slot, loaded, prepared, top)
         if request.stream:
             slot.check_capacity()
             start = functools.partial(stream_pieces, slot, loaded, prepared, sampling, decoding)
-            return stream_completion(start, request, prepared.prompt_tokens, echoes, n, top is not None)
+            return stream_completion(start, request, prepared.prompt_tokens, echoes, n, top is not None, scored)
         outcome = await generate(slot, loaded, prepared, sampling, decoding)
         if best_of > n:  # each prompt's n most likely of its best_of; usage counts every sampled token (as OpenAI)
             groups = [outcome.choices[i : i + best_of] for i in range(0, len(outcome.choices), best_of)]
             best = [c for g in groups for c in sorted(g, key=lambda c: c.cumulative_logprob, reverse=True)[:n]]
             outcome = Outcome(choices=best, sampled_tokens=outcome.completion_tokens)
-        return completion_response(request, outcome, prepared.prompt_tokens, echoes, n, top is not None)
+        return completion_response(request, outcome, prepared.prompt_tokens, echoes, n, top is not None, scored)
 
     def _choices(self, value: int | None, param: str = "n") -> int:
         count = value or 1

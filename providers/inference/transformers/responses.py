@@ -26,7 +26,7 @@ from vistack.tool_calls import could_be_tool_call, parse_tool_calls, tool_names
 
 from .decoding import Piece
 from .generation import Outcome
-from .logprobs import chat_logprobs, completion_logprobs
+from .logprobs import TokenLogprob, chat_logprobs, completion_logprobs
 
 PieceStream = Callable[[Outcome], AsyncGenerator[Piece, None]]
 """Starts generating when iterated: every choice's text pieces, cut at stop strings; fills the Outcome when done."""
@@ -66,17 +66,19 @@ def chat_response(
 
 def completion_response(
     request: CompletionRequest, outcome: Outcome, prompt_tokens: int, echoes: list[str], n: int = 1,
-    logprobs: bool = False,
+    logprobs: bool = False, scored: list[list[TokenLogprob]] | None = None,
 ) -> Completion:
-    """Choices in prompt order, ``n`` per prompt (OpenAI's indexing: choice i answers prompt i // n)."""
+    """Choices in prompt order, ``n`` per prompt (OpenAI's indexing: choice i answers prompt i // n);
+    ``scored``: each prompt's token logprobs, leading an echoed choice's logprobs."""
     choices = []
     for i, c in enumerate(outcome.choices):
         echo = echoes[i // n]
+        entries = (scored[i // n] if scored else []) + c.logprobs
         choices.append(CompletionChoice(
             index=i,
             text=echo + c.text,
             finish_reason=c.finish_reason,
-            logprobs=completion_logprobs(c.logprobs, len(echo)) if logprobs else None,
+            logprobs=completion_logprobs(entries, 0 if scored else len(echo)) if logprobs else None,
         ))
     return Completion(model=request.model, choices=choices, usage=usage(prompt_tokens, outcome.completion_tokens))
 
@@ -98,11 +100,12 @@ def stream_chat(
 
 def stream_completion(
     start: PieceStream, request: CompletionRequest, prompt_tokens: int, echoes: list[str], n: int = 1,
-    logprobs: bool = False,
+    logprobs: bool = False, scored: list[list[TokenLogprob]] | None = None,
 ) -> AsyncGenerator[Completion, None]:
     """``text_completion`` chunks; nothing runs (not even generation) until the stream is iterated."""
     per_choice = [echo for echo in echoes for _ in range(n)]  # choice i answers prompt i // n
-    return _CompletionStream(request.model, request.include_usage_in_stream, logprobs, per_choice).run(
+    per_scored = [entries for entries in scored for _ in range(n)] if scored else None
+    return _CompletionStream(request.model, request.include_usage_in_stream, logprobs, per_choice, per_scored).run(
         start, prompt_tokens
     )
 
@@ -212,10 +215,12 @@ class _CompletionStream(_ChunkStream[Completion]):
     chunk_type = Completion
     id_prefix = "cmpl"
 
-    def __init__(self, model: str, include_usage: bool, logprobs: bool, echoes: list[str]) -> None:
+    def __init__(self, model: str, include_usage: bool, logprobs: bool, echoes: list[str],
+                 scored: list[list[TokenLogprob]] | None) -> None:
         super().__init__(model, include_usage, len(echoes), logprobs)
-        self.echoes = echoes  # per choice
-        self.offsets = [len(echo) for echo in echoes]  # text_offset of the next token, per choice
+        self.echoes, self.scored = echoes, scored  # per choice
+        # text_offset of the next token, per choice (the echoed prompt counts when its tokens are reported)
+        self.offsets = [0 if scored else len(echo) for echo in echoes]
 
     def text(self, index: int, text: str, finish: FinishReason | None = None, entries: list | None = None) -> Completion:
         lp = None
@@ -226,7 +231,7 @@ class _CompletionStream(_ChunkStream[Completion]):
 
     def opening(self, index: int) -> Iterator[Completion]:
         if self.echoes[index]:
-            yield self.text(index, self.echoes[index])
+            yield self.text(index, self.echoes[index], entries=self.scored[index] if self.scored else None)
 
     def piece(self, piece: Piece) -> Iterator[Completion]:
         yield self.text(piece.index, piece.text, entries=piece.logprobs)
