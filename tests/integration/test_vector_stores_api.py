@@ -555,4 +555,7 @@ def test_unknown_ids_at_creation_become_failed_files_and_auto_is_shown_as_static
     assert attached.chunking_strategy.static.max_chunk_size_tokens > attached.chunking_strategy.static.chunk_overlap_tokens
     with pytest.raises(openai.NotFoundError):  # one file attached on its own: its id must exist
         client.vector_stores.files.create(vector_store_id=store.id, file_id="file-does-not-exist")
+    for bad in ([""], ["x" * 600]):  # not an id at all: 400 at the boundary (the fuzz test found a 500 here)
+        assert http.post(f"/v1/vector_stores/{store.id}/file_batches", json={"file_ids": bad}).status_code == 400
+        assert http.post("/v1/vector_stores", json={"name": "x", "file_ids": bad}).status_code == 400
     client.vector_stores.delete(store.id)

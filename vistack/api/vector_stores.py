@@ -102,6 +102,9 @@ class ChunkingStrategyContextual(BaseModel):
     contextual: ContextualChunkingConfig
 
 
+FileId = Annotated[str, Field(min_length=1, max_length=512)]
+"""A file id in a list (``file_ids``): an empty one is a 400 at the boundary, like a single attach's."""
+
 ChunkingStrategy = Annotated[
     ChunkingStrategyAuto | ChunkingStrategyStatic | ChunkingStrategyContextual, Field(discriminator="type")
 ]
@@ -138,7 +141,7 @@ class CreateVectorStoreRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str | None = None
-    file_ids: list[str] | None = None
+    file_ids: list[FileId] | None = Field(default=None, max_length=2000)
     expires_after: dict[str, Any] | None = None
     chunking_strategy: ChunkingStrategy | None = None
     metadata: dict[str, Any] | None = None
@@ -219,7 +222,7 @@ class FileContentResponse(BaseModel):
 
 
 class CreateFileBatchRequest(BaseModel):
-    file_ids: list[str] = Field(min_length=1, max_length=2000)
+    file_ids: list[FileId] = Field(min_length=1, max_length=2000)
     attributes: dict[str, AttributeValue] | None = Field(default=None, max_length=16)
     chunking_strategy: ChunkingStrategy | None = None
 
