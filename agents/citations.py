@@ -6,8 +6,8 @@ the marker (Llama Stack's convention: the position in the text). Sources
 the model was shown but did not mark are still cited, at the end of the text,
 when the model marked nothing at all — a small or distracted model must not
 leave the user without the pages the answer came from. Each annotation
-names the page: ``page``, ``bbox`` and ``page_image_file_id`` (vistack's
-extra fields on OpenAI's ``file_citation``), so a client can open the page image.
+names the page: ``page``, ``bbox``, ``page_size`` and ``page_image_file_id`` (vistack's
+extra fields on OpenAI's ``file_citation``), so a client can open the page image and outline the passage.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def _annotation(source: Source, index: int) -> FileCitation:
         page=source.page,
         bbox=source.bbox,
         page_image_file_id=source.page_image_file_id,
+        page_size=source.page_size,
         vector_store_id=source.vector_store_id,
         source=source.number,
     )

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -67,7 +67,7 @@ _END = object()
 # Metadata keys the server writes on every chunk; a file's attributes never override them.
 CHUNK_SYSTEM_KEYS = frozenset(
     {"file_id", "filename", "page", "page_image_file_id", "text_layer", "chunk_type", "chunk_index", "bbox",
-     "document_id", CONTEXT_KEY}
+     "page_size", "document_id", CONTEXT_KEY}
 )
 _MUPDF_LOCK = threading.Lock()
 _PAGES_AHEAD = 4
@@ -127,7 +127,9 @@ class Ingestor:
         settings: VectorStoresDefaults,
         records: Records | None = None,
         inference: InferenceRouter | None = None,
+        on_progress: Callable[[str, str, int, int | None], None] | None = None,
     ) -> None:
+        self.on_progress = on_progress  # (store id, file id, pages read, pages in all or None): live progress
         self.files = files
         self.indexes = indexes
         self.embed = embed
@@ -294,6 +296,8 @@ class Ingestor:
                     raise IngestionCancelled()
                 page: ExtractedPage = item
                 result.page_count += 1
+                if self.on_progress is not None:
+                    self.on_progress(store.object.id, file_id, result.page_count, page.of_pages)
                 image_id = ""
                 if page.image_png:
                     image_id = new_file_id()
@@ -375,6 +379,8 @@ def page_chunks(
         "page_image_file_id": image_id,
         "text_layer": "yes" if page.has_text_layer else ("ocr" if page.ocr_used else "none"),
     }
+    if page.width and page.height:  # "w,h" in PDF points: the frame of bbox, so a client can draw it on the image
+        base["page_size"] = f"{page.width:g},{page.height:g}"
     pieces = chunk_page(page, max_tokens, overlap)
     if not pieces:
         # An image-only page (no text layer, no OCR) stays findable by name and

@@ -33,6 +33,7 @@ from vistack.api.vector_stores import (
     CreateVectorStoreRequest,
     FileBatchObject,
     FileContentResponse,
+    IngestionProgress,
     InsertChunksRequest,
     IOChunk,
     LastError,
@@ -90,7 +91,9 @@ class VectorStoreService:
         self.indexes = StoreIndexes(vector_io, state_dir / "keyword")
         reranker = CrossEncoderReranker(settings.reranker_model) if settings.reranker_model else None
         self.searcher = HybridSearcher(self.indexes, self.embed_for_store, reranker)
-        self.ingestor = Ingestor(files, self.indexes, self.embed_for_store, settings, records, inference=inference)
+        self._progress: dict[tuple[str, str], IngestionProgress] = {}  # live, for files being ingested
+        self.ingestor = Ingestor(files, self.indexes, self.embed_for_store, settings, records, inference=inference,
+                                 on_progress=self._note_progress)
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
         self._cancel_flags: dict[tuple[str, str], threading.Event] = {}
@@ -394,7 +397,17 @@ class VectorStoreService:
         return store, rec
 
     async def get_file(self, store_id: str, file_id: str, owner: Principal) -> VectorStoreFileObject:
-        return (await self._file(store_id, file_id, owner))[1].object
+        return self._live((await self._file(store_id, file_id, owner))[1].object)
+
+    def _note_progress(self, store_id: str, file_id: str, done: int, total: int | None) -> None:
+        self._progress[(store_id, file_id)] = IngestionProgress(pages_done=done, pages_total=total)
+
+    def _live(self, obj: VectorStoreFileObject) -> VectorStoreFileObject:
+        """The file object with its ingestion progress while it is in progress."""
+        if obj.status != "in_progress":
+            return obj
+        progress = self._progress.get((obj.vector_store_id, obj.id), IngestionProgress(pages_done=0))
+        return obj.model_copy(update={"progress": progress})
 
     async def list_files(
         self,
@@ -414,7 +427,7 @@ class VectorStoreService:
             if (status is None or f.object.status == status) and (batch_id is None or f.batch_id == batch_id)
         ]
         page, has_more = _page(files, limit, order, after, before)
-        return _list_response([f.object for f in page], has_more)
+        return _list_response([self._live(f.object) for f in page], has_more)
 
     async def file_content(
         self, store_id: str, file_id: str, owner: Principal, include_embeddings: bool, include_metadata: bool
@@ -688,6 +701,7 @@ class VectorStoreService:
             except Exception:  # a worker must survive any single file
                 log.exception("ingestion of %s into %s crashed", file_id, store_id)
             finally:
+                self._progress.pop((store_id, file_id), None)
                 self._queue.task_done()
             async with self._settled:
                 self._settled.notify_all()

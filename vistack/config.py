@@ -267,6 +267,8 @@ class ServerConfig(_Strict):
         "pool idle times, so a client rarely sends on a connection the server is closing (uvicorn's 5 s default "
         "made busy clients see connection resets)")
     cors_origins: list[str] = Field(default_factory=list)
+    ui: bool = Field(default=True, description="serve the web app for analysts at /ui (static files; it calls /v1 "
+                     "like any client, with the caller's own key)")
 
 
 class StackConfig(_Strict):

@@ -34,6 +34,7 @@ class Source:
     score: float
     vector_store_id: str
     texts: list[str] = field(default_factory=list)
+    page_size: str | None = None  # "w,h" in PDF points: bbox's frame
 
     @property
     def label(self) -> str:
@@ -89,7 +90,7 @@ def group_by_page(hits: list[tuple[str, FileSearchResult]]) -> list[Source]:
                 number=len(pages) + 1, file_id=r.file_id, filename=r.filename,
                 page=int(page) if isinstance(page, (int, float)) else None,
                 page_image_file_id=str(image) if image else None, bbox=str(bbox) if bbox else None,
-                score=r.score, vector_store_id=store_id,
+                score=r.score, vector_store_id=store_id, page_size=str(r.attributes.get("page_size") or "") or None,
             )
         source.texts.append(r.text)
     return list(pages.values())

@@ -61,7 +61,9 @@ def extract_pages(
     if kind == "pdf":
         yield from extract_pdf(source, filename, options)
     elif kind == "image":
-        yield extract_image(data, mime, filename, options)
+        page = extract_image(data, mime, filename, options)
+        page.of_pages = 1
+        yield page
     else:
         for number, blocks in enumerate(text_pages(data, filename, options), start=1):
             yield ExtractedPage(number, 0.0, 0.0, blocks, None, has_text_layer=True)

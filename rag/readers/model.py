@@ -106,6 +106,8 @@ class ExtractedPage:
     ocr_used: bool = False
     dpi: float | None = None
     """The dpi ``image_png`` was rendered at (lower than asked when capped); None without an image."""
+    of_pages: int | None = None
+    """How many pages the document has (known up front for PDFs and images, not for text): progress."""
 
     @property
     def text_layer(self) -> TextLayer:

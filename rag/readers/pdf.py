@@ -112,6 +112,7 @@ def extract_pdf(data: PdfSource, filename: str, options: ExtractOptions) -> Iter
             try:
                 page = doc.load_page(index)
                 result = _pdf_page(page, filename, options)
+                result.of_pages = doc.page_count
             except DocumentError:
                 raise
             except Exception as e:

@@ -232,6 +232,18 @@ def test_other_tenant_cannot_attach_or_touch_models_and_shields(server, acme):
         assert page.status_code == 404
 
 
+def test_web_app_loads_without_a_key_and_holds_no_data(server):
+    """/ui is static files (the app asks for a key, then calls /v1 with it): open, with a strict CSP."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        root = http.get("/", follow_redirects=False)
+        assert root.status_code in (302, 307) and root.headers["location"] == "/ui/"
+        page = http.get("/ui/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert http.get("/ui/../v1/models").status_code in (401, 404)  # no way around auth through /ui
+        assert http.get("/v1/models").status_code == 401
+
+
 def test_admin_sees_every_tenant(server, acme):
     admin = sdk(server, ADMIN)
     assert admin.vector_stores.retrieve(acme["store"]).id == acme["store"]

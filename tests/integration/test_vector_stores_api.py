@@ -429,8 +429,11 @@ def test_restart_keeps_everything_and_resumes(stack, corpus, client, http):
     attached = client.vector_stores.files.create(vector_store_id=store, file_id=long_doc)
     assert attached.status == "in_progress"
     wait_for(lambda: page_images(http, doc), "a page image of the long document")  # ingestion under way
-    status_at_kill = http.get(f"/v1/vector_stores/{store}/files/{long_doc}").json()["status"]
+    at_kill = http.get(f"/v1/vector_stores/{store}/files/{long_doc}").json()
+    status_at_kill = at_kill["status"]
     server.kill()  # a crash in the middle of ingestion
+    # live progress while it ingested (vistack's extension of the file object)
+    assert at_kill["progress"]["pages_total"] == doc.page_count and 1 <= at_kill["progress"]["pages_done"] <= 27
     assert status_at_kill == "in_progress"  # it really was interrupted
     server.start()
     final = wait_files(http, store, [long_doc])

@@ -78,7 +78,8 @@ class FileCitation(_Open):
     """OpenAI's ``file_citation`` (``index``: the character offset in the text it follows).
 
     vistack adds ``page`` (1-based), ``bbox`` ("x0,y0,x1,y1" in PDF points of the
-    passage) and ``page_image_file_id`` (the page's PNG in the Files API).
+    passage), ``page_size`` ("w,h" in PDF points: the frame bbox is in) and
+    ``page_image_file_id`` (the page's PNG in the Files API).
     """
 
     type: Literal["file_citation"] = "file_citation"

@@ -178,6 +178,14 @@ class LastError(BaseModel):
     message: str
 
 
+class IngestionProgress(BaseModel):
+    """vistack's extension on a file that is ``in_progress``: pages read so far, of how many (None: not known
+    up front, e.g. a text file)."""
+
+    pages_done: int
+    pages_total: int | None = None
+
+
 class VectorStoreFileObject(BaseModel):
     id: str
     object: Literal["vector_store.file"] = "vector_store.file"
@@ -188,6 +196,7 @@ class VectorStoreFileObject(BaseModel):
     status: FileStatus
     usage_bytes: int = 0
     vector_store_id: str
+    progress: IngestionProgress | None = None  # vistack: while in_progress (live, not stored)
 
 
 class AttachFileRequest(BaseModel):

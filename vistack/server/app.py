@@ -27,6 +27,7 @@ from vistack.server.routes import (
     vector_stores,
 )
 from vistack.server.routes.metrics import router as metrics_router
+from vistack.server.webapp import mount_webapp
 from vistack.stack import Stack
 
 
@@ -61,6 +62,8 @@ def create_app(config: StackConfig, stack: Stack | None = None) -> FastAPI:
                    vector_stores.router, vector_stores.io_router, conversations.router, responses.router,
                    safety.router, metrics_router):
         app.include_router(router)
+    if config.server.ui:
+        mount_webapp(app)
     if config.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["*"], allow_headers=["*"])
     auth, limits = config.server.auth, config.server.limits

@@ -22,6 +22,7 @@ from typing import Any
 from vistack.access import SHARED_TENANT, Principal
 from vistack.api import AuthenticationError
 from vistack.config import AuthConfig, JwtAuthConfig
+from vistack.server.webapp import is_public
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Authenticator:
         self._jwt = _JwtVerifier(config.jwt) if config.jwt is not None else None
 
     def is_open(self, path: str) -> bool:
+        if is_public(path):  # the web app's static files: no data in them; the app then asks for a key
+            return True
         for pattern in self.config.open_paths:
             if pattern.endswith("*") and fnmatch.fnmatchcase(path, pattern):
                 return True

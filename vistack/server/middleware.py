@@ -15,6 +15,7 @@ from vistack.context import PROVIDER_DATA_HEADER, parse_provider_data, set_princ
 from vistack.server.auth import Authenticator, AuthFailure
 from vistack.server.errors import error_body
 from vistack.server.limits import RateLimiter
+from vistack.server.webapp import is_public
 
 _PROVIDER_DATA = PROVIDER_DATA_HEADER.lower().encode()
 
@@ -24,7 +25,7 @@ class _OpenPaths:
 
     @staticmethod
     def is_open(path: str) -> bool:
-        return path in ("/v1/health", "/v1/version")
+        return path in ("/v1/health", "/v1/version") or is_public(path)
 
 
 _OPEN = _OpenPaths()
