@@ -7,7 +7,9 @@ the model was shown but did not mark are still cited, at the end of the text,
 when the model marked nothing at all — a small or distracted model must not
 leave the user without the pages the answer came from. Each annotation
 names the page: ``page``, ``bbox``, ``page_size`` and ``page_image_file_id`` (vistack's
-extra fields on OpenAI's ``file_citation``), so a client can open the page image and outline the passage.
+extra fields on OpenAI's ``file_citation``), so a client can open the page image and outline the passage:
+``bbox`` is the block of the cited chunk that the question and the cited sentence point at
+(:mod:`vistack.rag.passages`), or the whole chunk when none does.
 """
 
 from __future__ import annotations
@@ -28,19 +30,25 @@ def cite(text: str, shown: list[Source], fallback: list[Source] | None = None) -
     for match in _MARKER.finditer(text):
         source = by_number.get(int(match.group(1)))
         if source is not None:
-            annotations.append(_annotation(source, match.end()))
+            annotations.append(_annotation(source, match.end(), _sentence_before(text, match.start())))
     if not annotations:
-        annotations = [_annotation(s, len(text)) for s in (fallback if fallback is not None else shown)]
+        annotations = [_annotation(s, len(text), text) for s in (fallback if fallback is not None else shown)]
     return annotations
 
 
-def _annotation(source: Source, index: int) -> FileCitation:
+def _sentence_before(text: str, end: int) -> str:
+    """The sentence a ``[n]`` marker closes: what the cited passage should support."""
+    start = max(text.rfind(stop, 0, end) for stop in (". ", "! ", "? ", "\n"))
+    return text[start + 1 : end]
+
+
+def _annotation(source: Source, index: int, claim: str) -> FileCitation:
     return FileCitation(
         file_id=source.file_id,
         filename=source.filename,
         index=index,
         page=source.page,
-        bbox=source.bbox,
+        bbox=source.passage_bbox(claim),  # the block the question and the claim point at, else the chunk
         page_image_file_id=source.page_image_file_id,
         page_size=source.page_size,
         vector_store_id=source.vector_store_id,

@@ -51,6 +51,8 @@ class PageChunk:
     index_on_page: int
     page: int = 0
     token_count: int = 0
+    passages: tuple[tuple[int, int, tuple[float, float, float, float]], ...] = ()
+    """When the chunk groups several blocks: each block's (start, end) in ``text`` and its box."""
 
 
 # ----- token counting ----------------------------------------------------------------------------
@@ -194,14 +196,20 @@ def chunk_page(page: ExtractedPage, max_tokens: int, overlap_tokens: int) -> lis
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be at least 0 and less than max_tokens")
 
-    out: list[tuple[str, tuple[float, float, float, float], ChunkType]] = []
+    out: list[tuple[str, tuple[float, float, float, float], ChunkType, tuple]] = []
     pending: list[Block] = []
     pending_tokens = 0
 
     def flush() -> None:
         nonlocal pending_tokens
         if pending:
-            out.append(("\n".join(b.text for b in pending), _union(b.bbox for b in pending), pending[0].kind))
+            spans, at = [], 0
+            for b in pending:
+                spans.append((at, at + len(b.text), b.bbox))
+                at += len(b.text) + 1  # the "\n" joining blocks
+            passages = tuple(spans) if len(spans) > 1 else ()
+            out.append(("\n".join(b.text for b in pending), _union(b.bbox for b in pending), pending[0].kind,
+                        passages))
             pending.clear()
             pending_tokens = 0
 
@@ -212,11 +220,11 @@ def chunk_page(page: ExtractedPage, max_tokens: int, overlap_tokens: int) -> lis
         tokens = count_tokens(text)
         if block.kind == "table":
             flush()
-            out.extend((part, block.bbox, "table") for part in split_table(text, max_tokens, overlap_tokens))
+            out.extend((part, block.bbox, "table", ()) for part in split_table(text, max_tokens, overlap_tokens))
             continue
         if tokens > max_tokens:
             flush()
-            out.extend((piece, block.bbox, block.kind) for piece in split_text(text, max_tokens, overlap_tokens))
+            out.extend((piece, block.bbox, block.kind, ()) for piece in split_text(text, max_tokens, overlap_tokens))
             continue
         if pending and (block.kind != pending[0].kind or pending_tokens + tokens > max_tokens):
             flush()
@@ -224,8 +232,8 @@ def chunk_page(page: ExtractedPage, max_tokens: int, overlap_tokens: int) -> lis
         pending_tokens += tokens
     flush()
     return [
-        PageChunk(text, bbox, kind, index, page.number, count_tokens(text))
-        for index, (text, bbox, kind) in enumerate(out)
+        PageChunk(text, bbox, kind, index, page.number, count_tokens(text), passages)
+        for index, (text, bbox, kind, passages) in enumerate(out)
     ]
 
 

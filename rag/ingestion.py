@@ -54,6 +54,7 @@ from vistack.rag.contextual import (
     page_text,
 )
 from vistack.rag.index import ChunkMetadata, Embedder, MetadataChange, StoreIndexes
+from vistack.rag.passages import bbox_text, encode_passages
 from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
 from vistack.rag.records import FileRecord, Records, StoreRecord
 
@@ -67,7 +68,7 @@ _END = object()
 # Metadata keys the server writes on every chunk; a file's attributes never override them.
 CHUNK_SYSTEM_KEYS = frozenset(
     {"file_id", "filename", "page", "page_image_file_id", "text_layer", "chunk_type", "chunk_index", "bbox",
-     "page_size", "document_id", CONTEXT_KEY}
+     "page_size", "passage_boxes", "document_id", CONTEXT_KEY}
 )
 _MUPDF_LOCK = threading.Lock()
 _PAGES_AHEAD = 4
@@ -105,11 +106,6 @@ class IngestResult:
 
 class IngestionCancelled(Exception):
     pass
-
-
-def bbox_text(bbox: tuple[float, float, float, float]) -> str:
-    """Bounding boxes travel as "x0,y0,x1,y1" (PDF points): attribute values must be scalars."""
-    return ",".join(f"{v:.1f}" for v in bbox)
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -406,6 +402,7 @@ def page_chunks(
                 "chunk_type": piece.chunk_type,
                 "chunk_index": piece.index_on_page,
                 "bbox": bbox_text(piece.bbox),
+                **({"passage_boxes": encode_passages(piece.passages)} if piece.passages else {}),
             },
         )
         for piece in pieces

@@ -16,6 +16,7 @@ from vistack.api import BadRequestError
 from vistack.api.responses import FileSearchResult, FileSearchTool
 from vistack.api.vector_stores import SearchRequest
 from vistack.context import current_principal
+from vistack.rag.passages import Span, bbox_text, best_passage, decode_passages
 
 if TYPE_CHECKING:
     from vistack.rag.vector_stores import VectorStoreService
@@ -35,6 +36,14 @@ class Source:
     vector_store_id: str
     texts: list[str] = field(default_factory=list)
     page_size: str | None = None  # "w,h" in PDF points: bbox's frame
+    query: str = ""  # what found it
+    passage_text: str = ""  # the best chunk's text as chunked (no contextual prefix): what passages index
+    passages: list[Span] = field(default_factory=list)  # the best chunk's blocks, when it has several
+
+    def passage_bbox(self, answer: str = "") -> str | None:
+        """The box of the best chunk's block that the query (and the answer) point at, else the chunk's."""
+        box = best_passage(self.passage_text, self.passages, self.query, answer)
+        return bbox_text(box) if box is not None else self.bbox
 
     @property
     def label(self) -> str:
@@ -73,10 +82,10 @@ async def file_search(
             )))
     hits.sort(key=lambda h: h[1].score, reverse=True)
     hits = hits[:k]
-    return SearchOutcome(results=[r for _, r in hits], sources=group_by_page(hits))
+    return SearchOutcome(results=[r for _, r in hits], sources=group_by_page(hits, query))
 
 
-def group_by_page(hits: list[tuple[str, FileSearchResult]]) -> list[Source]:
+def group_by_page(hits: list[tuple[str, FileSearchResult]], query: str = "") -> list[Source]:
     """Pages in the order of their best hit; each keeps its chunks' texts and its best chunk's bbox."""
     pages: dict[tuple[str, object], Source] = {}
     for store_id, r in hits:
@@ -91,6 +100,10 @@ def group_by_page(hits: list[tuple[str, FileSearchResult]]) -> list[Source]:
                 page=int(page) if isinstance(page, (int, float)) else None,
                 page_image_file_id=str(image) if image else None, bbox=str(bbox) if bbox else None,
                 score=r.score, vector_store_id=store_id, page_size=str(r.attributes.get("page_size") or "") or None,
+                query=query, passages=decode_passages(r.attributes.get("passage_boxes")),
             )
+            context = r.attributes.get("chunk_context")  # contextual chunking prepends it; spans count without
+            source.passage_text = (r.text.removeprefix(f"{context}\n\n") if isinstance(context, str) and context
+                                   else r.text)
         source.texts.append(r.text)
     return list(pages.values())

@@ -5,7 +5,7 @@
 
 import { enc } from "./api.js";
 import { chatModels, loadCatalog } from "./catalog.js";
-import { citedPage, thumbnail } from "./citation.js";
+import { citedPage, covers, thumbnail } from "./citation.js";
 import { clear, field, h, messageOf, showError, uid } from "./dom.js";
 import { SearchView } from "./search.js";
 
@@ -309,13 +309,13 @@ export class AskView {
   /** The retrieved text for a cited page: from the turn's search results, else the store's stored chunks. */
   async textFor(cite, results = []) {
     const same = results.filter((r) => r.file_id === cite.file_id && Number(r.attributes?.page) === cite.page);
-    const exact = same.find((r) => r.attributes?.bbox === cite.bbox);
+    const exact = same.find((r) => r.attributes?.bbox === cite.bbox) || same.find((r) => covers(r.attributes?.bbox, cite.bbox));
     if (exact) return exact.text;
     if (same.length) return same.map((r) => r.text).join("\n\n");
     if (!cite.vector_store_id) return "";
     const chunks = await this.chunks.load(cite.vector_store_id, cite.file_id);
     const onPage = chunks.filter((c) => c.page === cite.page);
-    const match = onPage.find((c) => c.bbox === cite.bbox);
+    const match = onPage.find((c) => c.bbox === cite.bbox) || onPage.find((c) => covers(c.bbox, cite.bbox));
     return match ? match.text : onPage.map((c) => c.text).join("\n\n");
   }
 }
@@ -423,7 +423,7 @@ class AnswerTurn {
     this.thumbs.append(h("li", {}, thumbnail(this.view.images, withText, (c, button) => {
       if (!c.text) {
         const exact = this.results.find((r) => r.file_id === c.file_id && Number(r.attributes?.page) === c.page
-          && r.attributes?.bbox === c.bbox);
+          && covers(r.attributes?.bbox, c.bbox));
         if (exact) c.text = exact.text;
       }
       open(c, button);

@@ -24,6 +24,21 @@ export function citedPage(source) {
   };
 }
 
+/**
+ * Whether a chunk's box (its attributes.bbox) holds a citation's box: the same box, or a block inside it
+ * (a citation outlines the block of the chunk the question points at). Boxes are "x0,y0,x1,y1" strings.
+ */
+export function covers(chunkBox, citeBox) {
+  if (!chunkBox || !citeBox) return false;
+  if (chunkBox === citeBox) return true;
+  const outer = String(chunkBox).split(",").map(Number);
+  const inner = String(citeBox).split(",").map(Number);
+  if (outer.length !== 4 || inner.length !== 4 || [...outer, ...inner].some(Number.isNaN)) return false;
+  const slack = 0.5; // boxes travel rounded to 0.1 pt
+  return inner[0] >= outer[0] - slack && inner[1] >= outer[1] - slack
+    && inner[2] <= outer[2] + slack && inner[3] <= outer[3] + slack;
+}
+
 export function pageLabel(cite) {
   return cite.page ? `${cite.filename}, page ${cite.page}` : cite.filename;
 }

@@ -1,0 +1,60 @@
+"""Passages inside a chunk: which block of a retrieved chunk a question (and its answer) points at.
+
+A chunk groups a page's consecutive blocks (paragraphs, headings) up to the chunk size, so its ``bbox``
+often spans most of the page. Each block's character span in the chunk text and its box are stored
+with the chunk (``passage_boxes``: ``"start-end:x0,y0,x1,y1;..."``, PDF points), and a citation
+outlines the block whose terms best match the question (and, at half weight, the answer) — the
+passage a reader looks for, not the whole chunk. With no block matching, the chunk's box stays.
+Terms are the keyword index's (lowercase, stopwords out, Snowball-stemmed), so "revenues" meets
+"revenue" as it does in search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vistack.rag.keyword_index import tokenize
+
+Box = tuple[float, float, float, float]
+Span = tuple[int, int, Box]
+
+
+def bbox_text(bbox: Box) -> str:
+    """Bounding boxes travel as "x0,y0,x1,y1" (PDF points): attribute values must be scalars."""
+    return ",".join(f"{v:.1f}" for v in bbox)
+
+
+def encode_passages(spans: Sequence[Span]) -> str:
+    return ";".join(f"{a}-{b}:{bbox_text(box)}" for a, b, box in spans)
+
+
+def decode_passages(value: object) -> list[Span]:
+    """The stored spans; anything malformed (an attribute a client overwrote) yields none."""
+    if not isinstance(value, str) or not value:
+        return []
+    spans: list[Span] = []
+    try:
+        for part in value.split(";"):
+            where, box = part.split(":")
+            start, end = (int(x) for x in where.split("-"))
+            x0, y0, x1, y1 = (float(x) for x in box.split(","))
+            spans.append((start, end, (x0, y0, x1, y1)))
+    except ValueError:
+        return []
+    return spans
+
+
+def best_passage(text: str, spans: Sequence[Span], question: str, answer: str = "") -> Box | None:
+    """The box of the block of ``text`` that shares the most terms with ``question`` (each distinct term 1)
+    and ``answer`` (0.5), or None when no block shares any (or there is only one block)."""
+    if len(spans) < 2:
+        return None
+    wanted = set(tokenize(question))
+    echoed = set(tokenize(answer)) - wanted
+    best: tuple[float, int] = (0.0, -1)
+    for i, (start, end, _) in enumerate(spans):
+        terms = set(tokenize(text[start:end]))
+        score = len(terms & wanted) + 0.5 * len(terms & echoed)
+        if score > best[0]:
+            best = (score, i)
+    return spans[best[1]][2] if best[1] >= 0 else None
