@@ -345,6 +345,13 @@ def test_ask_streams_an_answer_and_opens_the_cited_page(browser: Browser, server
     # the citation outlines the block of the chunk that the question points at (or the whole chunk)
     assert b.tid("citation-text", dialog).text.strip() in {c["text"].strip() for c in chunks
                                                            if box_covers(c["metadata"]["bbox"], bbox)}
+    # when the citation names one block of a chunk, that block is also marked in the retrieved text
+    chunk = next(c for c in chunks if box_covers(c["metadata"]["bbox"], bbox))
+    spans = dict(reversed(p.split(":")) for p in (chunk["metadata"].get("passage_boxes") or "").split(";") if p)
+    if bbox in spans:
+        start, end = (int(v) for v in spans[bbox].split("-"))
+        (passage,) = b.tids("citation-passage", dialog)
+        assert passage.text.strip() == chunk["text"][start:end].strip()
     b.shot("cited-page-highlighted")
     b.js("document.activeElement.blur()")
     b.tid("citation-close").send_keys(Keys.ESCAPE)

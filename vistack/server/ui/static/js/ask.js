@@ -310,12 +310,17 @@ export class AskView {
   async textFor(cite, results = []) {
     const same = results.filter((r) => r.file_id === cite.file_id && Number(r.attributes?.page) === cite.page);
     const exact = same.find((r) => r.attributes?.bbox === cite.bbox) || same.find((r) => covers(r.attributes?.bbox, cite.bbox));
-    if (exact) return exact.text;
+    if (exact) {
+      // to mark the cited block in the text
+      Object.assign(cite, { passage_boxes: exact.attributes?.passage_boxes, chunk_context: exact.attributes?.chunk_context });
+      return exact.text;
+    }
     if (same.length) return same.map((r) => r.text).join("\n\n");
     if (!cite.vector_store_id) return "";
     const chunks = await this.chunks.load(cite.vector_store_id, cite.file_id);
     const onPage = chunks.filter((c) => c.page === cite.page);
     const match = onPage.find((c) => c.bbox === cite.bbox) || onPage.find((c) => covers(c.bbox, cite.bbox));
+    if (match) Object.assign(cite, { passage_boxes: match.passage_boxes, chunk_context: match.chunk_context });
     return match ? match.text : onPage.map((c) => c.text).join("\n\n");
   }
 }
@@ -424,7 +429,10 @@ class AnswerTurn {
       if (!c.text) {
         const exact = this.results.find((r) => r.file_id === c.file_id && Number(r.attributes?.page) === c.page
           && covers(r.attributes?.bbox, c.bbox));
-        if (exact) c.text = exact.text;
+        if (exact) {
+          Object.assign(c, { text: exact.text, passage_boxes: exact.attributes?.passage_boxes,
+                             chunk_context: exact.attributes?.chunk_context });
+        }
       }
       open(c, button);
     })));

@@ -21,7 +21,28 @@ export function citedPage(source) {
     score: source.score,
     text: source.text ?? (Array.isArray(source.content) ? source.content.map((c) => c.text || "").join("\n") : null),
     chunk_type: a.chunk_type,
+    passage_boxes: a.passage_boxes,
+    chunk_context: a.chunk_context,
   };
+}
+
+/**
+ * Shows `text` in `el`, with the cited passage marked: the block whose box (in the chunk's
+ * passage_boxes, "start-end:x0,y0,x1,y1;...") is the citation's bbox. Plain text otherwise.
+ */
+export function showText(el, text, passageBoxes, bbox, context) {
+  clear(el);
+  const span = String(passageBoxes || "").split(";").map((part) => part.split(":"))
+    .find(([, box]) => box && box === bbox);
+  // contextual chunking put a context paragraph before the chunk's own text; the spans count without it
+  const shift = context && text.startsWith(`${context}\n\n`) ? context.length + 2 : 0;
+  const [start, end] = span ? span[0].split("-").map((v) => Number(v) + shift) : [NaN, NaN];
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= text.length && start < end)) {
+    el.textContent = text;
+    return;
+  }
+  el.append(text.slice(0, start), h("mark", { "data-testid": "citation-passage" }, text.slice(start, end)),
+            text.slice(end));
 }
 
 /**
@@ -108,10 +129,13 @@ export class CitationDialog {
     if (cite.chunk_type) parts.push(cite.chunk_type);
     if (Number.isFinite(cite.score)) parts.push(`score ${cite.score.toFixed(4)}`);
     this.meta.textContent = parts.join(" · ");
-    this.text.textContent = cite.text || "Loading the retrieved text…";
+    if (cite.text) showText(this.text, cite.text, cite.passage_boxes, cite.bbox, cite.chunk_context);
+    else this.text.textContent = "Loading the retrieved text…";
     if (!cite.text) {
       this.textFor(cite).then((text) => {
-        if (token === this.token) this.text.textContent = text || "The retrieved text is not available.";
+        if (token !== this.token) return;
+        if (text) showText(this.text, text, cite.passage_boxes, cite.bbox, cite.chunk_context);
+        else this.text.textContent = "The retrieved text is not available.";
       }).catch((e) => {
         if (token === this.token) this.text.textContent = `The retrieved text is not available (${messageOf(e)}).`;
       });

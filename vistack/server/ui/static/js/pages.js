@@ -60,7 +60,8 @@ export class ChunkSource {
           const m = item.metadata || {};
           return { text: item.text || "", page: Number(m.page) || 1, bbox: m.bbox, page_size: m.page_size,
                    page_image_file_id: m.page_image_file_id, chunk_type: m.chunk_type || "text",
-                   chunk_index: Number(m.chunk_index) || 0, filename: m.filename };
+                   chunk_index: Number(m.chunk_index) || 0, filename: m.filename,
+                   passage_boxes: m.passage_boxes, chunk_context: m.chunk_context };
         }).sort((a, b) => a.page - b.page || a.chunk_index - b.chunk_index));
       p.catch(() => this.cache.delete(key));
       this.cache.set(key, p);
