@@ -278,3 +278,43 @@ def test_echo_with_logprobs_scores_the_prompt(p, rid) -> None:
 
 def lp_tokens(p, rid, prompt: str) -> list[str]:
     return complete(p, rid, prompt=prompt, echo=True, logprobs=0, max_tokens=0).choices[0].logprobs["tokens"]
+
+
+# ----- logit_bias and OpenAI's penalties -----------------------------------------------------------------
+
+
+def test_logit_bias_forces_and_bans_tokens(p, rid) -> None:
+    free = chat(p, rid, temperature=0, max_tokens=1, ignore_eos=True).choices[0].message.content  # loads it
+    tok = p._slots[rid].loaded.tokenizer
+    forced = tok.encode(" revenue", add_special_tokens=False)[0]
+    r = chat(p, rid, temperature=0, max_tokens=4, ignore_eos=True, logit_bias={str(forced): 100})
+    assert r.choices[0].message.content == tok.decode([forced] * 4)
+    ban = {str(t): -100 for t in tok.encode(free, add_special_tokens=False)}
+    banned = chat(p, rid, temperature=0, max_tokens=1, ignore_eos=True, logit_bias=ban).choices[0].message.content
+    assert banned != free
+    for bias, needle in (({"x": 1}, "token ids"), ({"999999": 1}, "outside the vocabulary"), ({"5": 101}, "[-100, 100]")):
+        with pytest.raises(BadRequestError, match=re.escape(needle)):
+            chat(p, rid, logit_bias=bias)
+
+
+def test_frequency_and_presence_penalties_count_generated_tokens_only() -> None:
+    import torch
+
+    from vistack.providers.inference.transformers.penalties import LogitBias, RepetitionPenalties
+
+    ids = torch.tensor([[1, 2, 5, 5, 7]])  # prompt [1, 2], generated [5, 5, 7]
+    scores = RepetitionPenalties(prompt_len=2, frequency=0.5, presence=1.0)(ids, torch.zeros((1, 10)))
+    assert scores[0].tolist() == [0, 0, 0, 0, 0, -2.0, 0, -1.5, 0, 0]  # 5: 2 x 0.5 + 1; 7: 0.5 + 1; prompt: 0
+    assert RepetitionPenalties(5, 0.5, 1.0)(ids, torch.zeros((1, 10))).abs().sum() == 0  # nothing generated yet
+    biased = LogitBias({3: 2.5, 9: -100.0})(ids, torch.zeros((1, 10)))
+    assert biased[0, 3] == 2.5 and biased[0, 9] == -100.0 and biased.abs().sum() == 102.5
+
+
+def test_penalties_reach_generation(p, rid) -> None:
+    plain = chat(p, rid, temperature=0, max_tokens=24, ignore_eos=True).choices[0].message.content
+    penalized = chat(p, rid, temperature=0, max_tokens=24, ignore_eos=True, frequency_penalty=2.0,
+                     presence_penalty=2.0).choices[0].message.content
+    tok = p._slots[rid].loaded.tokenizer
+    plain_ids, penalized_ids = (tok.encode(t, add_special_tokens=False) for t in (plain, penalized))
+    if len(set(plain_ids)) < len(plain_ids):  # the greedy text repeats tokens: the penalties must change it
+        assert penalized != plain and len(set(penalized_ids)) / len(penalized_ids) > len(set(plain_ids)) / len(plain_ids)

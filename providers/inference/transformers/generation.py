@@ -19,6 +19,7 @@ from vistack.api import ServiceUnavailableError
 from .decoding import ChoiceOutcome, DecodeSession, LogprobRequest, Piece
 from .loading import Loaded, empty_cache, first_line
 from .logprobs import LogprobRecorder, TokenLogprob, TokenText, prompt_logprobs
+from .penalties import LogitBias, RepetitionPenalties
 from .prompting import Prepared
 from .sampling import Sampling, generation_config
 from .structured import GrammarMask
@@ -123,6 +124,11 @@ def _generate_sync(
         processors = LogitsProcessorList()
         if recorder is not None:
             processors.append(recorder)  # first: the model's own distribution, before grammar and warpers
+        if sampling.logit_bias:
+            processors.append(LogitBias(sampling.logit_bias))
+        if sampling.frequency_penalty or sampling.presence_penalty:
+            processors.append(RepetitionPenalties(int(inputs["input_ids"].shape[1]), sampling.frequency_penalty,
+                                                  sampling.presence_penalty))
         if decoding.grammar is not None:
             processors.append(GrammarMask(decoding.grammar, session.finished, loaded.eos_ids))
         rng = _RNG_LOCK if gen_config.do_sample else contextlib.nullcontext()

@@ -134,9 +134,9 @@ class TransformersInferenceProvider(InferenceProvider):
         ``temperature: 0`` is greedy. ``n`` choices are sampled together as one batch; ``logprobs`` /
         ``top_logprobs`` report the model's distribution; ``response_format`` json_object / json_schema
         (and vLLM's ``structured_outputs`` / ``guided_*`` extras) constrain decoding with a grammar.
+        ``logit_bias``, ``frequency_penalty`` and ``presence_penalty`` work as OpenAI documents them.
         vLLM-style extras are honoured: ``top_k``, ``min_p``, ``repetition_penalty``, ``min_tokens``,
-        ``ignore_eos``. Accepted and ignored: ``frequency_penalty``, ``presence_penalty``,
-        ``logit_bias``, ``parallel_tool_calls``, ``user``.
+        ``ignore_eos``. Accepted and ignored: ``parallel_tool_calls``, ``user``.
         """
         slot = self._slot(request.model)
         tools = active_tools(request)

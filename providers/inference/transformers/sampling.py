@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vistack.api import BadRequestError
@@ -11,6 +11,7 @@ from vistack.api.inference import ChatCompletionRequest, CompletionRequest
 
 from .config import TransformersInferenceConfig
 from .loading import Loaded
+from .penalties import parse_logit_bias
 
 _EXTRA_SAMPLING: dict[str, tuple[str, type]] = {
     # vLLM-compatible extra_body knobs → GenerationConfig attributes
@@ -30,6 +31,9 @@ class Sampling:
     stop: list[str]
     extra: dict[str, Any]
     max_time: float | None = None  # seconds of generation before it stops (finish_reason "length")
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
 
 def sampling_for(
@@ -70,6 +74,10 @@ def sampling_for(
         stop=request.stop_sequences,
         extra=_extra_sampling(request.model_extra or {}),
         max_time=config.max_generation_s,
+        logit_bias=parse_logit_bias(request.logit_bias, loaded.model.get_output_embeddings().weight.shape[0])
+        if request.logit_bias else {},
+        frequency_penalty=request.frequency_penalty or 0.0,
+        presence_penalty=request.presence_penalty or 0.0,
     )
 
 
