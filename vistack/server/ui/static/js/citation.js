@@ -26,6 +26,34 @@ export function citedPage(source) {
   };
 }
 
+const STOP = new Set(("the and for with that this from was were are has have had its into over than what which "
+  + "who whom how when where why does did not but all any can per our their there these those about").split(" "));
+
+function terms(text) {
+  return new Set((String(text).toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || []).filter((w) => !STOP.has(w)));
+}
+
+/**
+ * For a search hit (which names a whole chunk): the box of the chunk's block sharing the most words with
+ * the query, or null when none shares any. Answers' citations come refined by the server; this gives
+ * search results the same passage outline.
+ */
+export function bestPassage(text, passageBoxes, query, context) {
+  const spans = String(passageBoxes || "").split(";").map((part) => part.split(":")).filter(([, box]) => box);
+  if (spans.length < 2 || !text) return null;
+  const shift = context && text.startsWith(`${context}\n\n`) ? context.length + 2 : 0;
+  const wanted = terms(query);
+  let best = null;
+  let bestScore = 0;
+  for (const [where, box] of spans) {
+    const [start, end] = where.split("-").map(Number);
+    let score = 0;
+    for (const w of terms(text.slice(start + shift, end + shift))) if (wanted.has(w)) score += 1;
+    if (score > bestScore) [best, bestScore] = [box, score];
+  }
+  return best;
+}
+
 /**
  * Shows `text` in `el`, with the cited passage marked: the block whose box (in the chunk's
  * passage_boxes, "start-end:x0,y0,x1,y1;...") is the citation's bbox. Plain text otherwise.
@@ -117,7 +145,8 @@ export class CitationDialog {
     if (cite.page_image_file_id) {
       const { figure, frame } = pageFigure(this.images, cite.page_image_file_id, {
         alt: `${label}, with the cited region highlighted`, testid: "citation-image",
-        caption: "The highlighted box is the passage the answer was drawn from.",
+        caption: cite.kind === "search" ? "The highlighted box is the passage that best matches the search."
+          : "The highlighted box is the passage the answer was drawn from.",
       });
       const mark = h("div", { class: "highlight", "data-testid": "citation-highlight", "aria-hidden": "true" });
       if (placeBox(mark, cite.bbox, cite.page_size)) frame.append(mark);
