@@ -22,6 +22,18 @@ r = client.chat.completions.create(
 out["chat"] = {"role": r.choices[0].message.role, "finish_reason": r.choices[0].finish_reason,
                "completion_tokens": r.usage.completion_tokens}
 
+# the rest of the OpenAI surface, through the official client's own types
+several = client.chat.completions.create(
+    model="transformers/tiny-mllama", messages=[{"role": "user", "content": "hello"}], max_tokens=4, n=2,
+    logprobs=True, top_logprobs=2, temperature=0)
+out["n_choices"] = [c.index for c in several.choices]
+out["logprobs_tops"] = [len(e.top_logprobs) for e in several.choices[0].logprobs.content]
+schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
+structured = client.chat.completions.create(
+    model="transformers/tiny-mllama", messages=[{"role": "user", "content": "ok?"}], max_tokens=20,
+    response_format={"type": "json_schema", "json_schema": {"name": "ok", "schema": schema}})
+out["structured"] = json.loads(structured.choices[0].message.content)
+
 chunks = list(client.chat.completions.create(
     model="transformers/tiny-mllama", messages=[{"role": "user", "content": "hello"}], max_tokens=3, stream=True))
 out["stream_finish"] = [c.choices[0].finish_reason for c in chunks if c.choices][-1]

@@ -57,6 +57,8 @@ def test_official_client_round_trip(server, lsc_python):
     assert out["chat"]["role"] == "assistant" and out["chat"]["finish_reason"] in ("stop", "length")
     assert out["chat"]["completion_tokens"] <= 3
     assert out["stream_finish"] in ("stop", "length")
+    assert out["n_choices"] == [0, 1] and out["logprobs_tops"] and set(out["logprobs_tops"]) == {2}
+    assert set(out["structured"]) == {"ok"} and isinstance(out["structured"]["ok"], bool)
     assert out["embedding_dim"] == 384
     assert {"transformers", "sentence-transformers"} <= set(out["providers"])
     assert out["health"] == "OK" and out["version"]
