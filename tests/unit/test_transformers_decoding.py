@@ -318,3 +318,40 @@ def test_penalties_reach_generation(p, rid) -> None:
     plain_ids, penalized_ids = (tok.encode(t, add_special_tokens=False) for t in (plain, penalized))
     if len(set(plain_ids)) < len(plain_ids):  # the greedy text repeats tokens: the penalties must change it
         assert penalized != plain and len(set(penalized_ids)) / len(penalized_ids) > len(set(plain_ids)) / len(plain_ids)
+
+
+# ----- forced tool calls -----------------------------------------------------------------------------------
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12},
+                                                        "unit": {"enum": ["C", "F"]}},
+                       "required": ["city", "unit"], "additionalProperties": False}}},
+    {"type": "function", "function": {
+        "name": "get_revenue", "description": "Revenue of a fiscal year",
+        "parameters": {"type": "object", "properties": {"year": {"type": "integer", "minimum": 2000,
+                                                                 "maximum": 2030}},
+                       "required": ["year"], "additionalProperties": False}}},
+]
+
+
+def test_required_tool_choice_always_yields_a_valid_call(p, rid) -> None:
+    """Whatever the (random) model, "required" gives a call of an offered tool with schema-valid arguments."""
+    r = chat(p, rid, tools=TOOLS, tool_choice="required", n=3, temperature=1.0, seed=8, max_tokens=60)
+    for choice in r.choices:
+        assert choice.finish_reason == "tool_calls", choice
+        (call,) = choice.message.tool_calls
+        args = json.loads(call.function.arguments)
+        if call.function.name == "get_weather":
+            assert set(args) == {"city", "unit"} and args["unit"] in ("C", "F") and len(args["city"]) <= 12
+        else:
+            assert call.function.name == "get_revenue" and 2000 <= args["year"] <= 2030
+
+    named = {"type": "function", "function": {"name": "get_revenue"}}
+    chunks = chat_stream(p, rid, tools=TOOLS, tool_choice=named, temperature=0, max_tokens=60)
+    calls = [tc for c in chunks for ch in c.choices if ch.delta.tool_calls for tc in ch.delta.tool_calls]
+    assert [c["function"]["name"] for c in calls] == ["get_revenue"]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    auto = chat(p, rid, tools=TOOLS, temperature=0, max_tokens=8)  # "auto" stays free text or a call
+    assert auto.choices[0].finish_reason in ("stop", "length", "tool_calls")

@@ -33,7 +33,7 @@ from .loading import Loaded, ModelLoader
 from .prompting import Prepared, PromptBuilder, prepare_completion
 from .responses import chat_response, completion_response, stream_chat, stream_completion
 from .sampling import sampling_for
-from .structured import GrammarCompilers, GrammarSpec, grammar_spec
+from .structured import GrammarCompilers, GrammarSpec, grammar_spec, tool_call_spec
 from .tool_calls import active_tools
 from .worker import Slot
 
@@ -135,6 +135,8 @@ class TransformersInferenceProvider(InferenceProvider):
         ``top_logprobs`` report the model's distribution; ``response_format`` json_object / json_schema
         (and vLLM's ``structured_outputs`` / ``guided_*`` extras) constrain decoding with a grammar.
         ``logit_bias``, ``frequency_penalty`` and ``presence_penalty`` work as OpenAI documents them.
+        ``tool_choice`` "required" or a named function constrains decoding to a call of the offered
+        tool(s) whose arguments follow its parameters schema (as vLLM does).
         vLLM-style extras are honoured: ``top_k``, ``min_p``, ``repetition_penalty``, ``min_tokens``,
         ``ignore_eos``. Accepted and ignored: ``parallel_tool_calls``, ``user``.
         """
@@ -145,14 +147,17 @@ class TransformersInferenceProvider(InferenceProvider):
             raise BadRequestError("top_logprobs needs logprobs: true.", param="top_logprobs")
         wants_logprobs = bool(request.logprobs)
         spec = grammar_spec(request.response_format, request.model_extra or {})
+        forced_call = bool(tools) and spec is None and (request.tool_choice == "required"
+                                                        or isinstance(request.tool_choice, dict))
         images = await asyncio.to_thread(self._prompts.decode_images, request.messages)
         loaded = await self._ensure_loaded(slot)
         prepared = await asyncio.to_thread(self._prepare_chat, loaded, request, images, tools)
         sampling = sampling_for(self.config, loaded, request, request.max_new_tokens, prepared.context_tokens)
+        grammar = await self._tool_call_grammar(loaded, tools) if forced_call else await self._grammar(loaded, spec)
         decoding = Decoding(
             n=n,
             logprobs=LogprobRequest(record=wants_logprobs, report=wants_logprobs, top=request.top_logprobs or 0),
-            grammar=await self._grammar(loaded, spec),
+            grammar=grammar,
         )
         if request.stream:
             slot.check_capacity()  # a full queue is a 429 now, not an error in the middle of a stream
@@ -220,6 +225,15 @@ class TransformersInferenceProvider(InferenceProvider):
         if spec is None:
             return None
         return await asyncio.to_thread(self._grammars.compile, loaded, spec)
+
+    async def _tool_call_grammar(self, loaded: Loaded, tools: list[dict[str, Any]] | None) -> Any:
+        """``tool_choice`` "required" or a named function: decoding can only produce a call of the offered
+        tool(s), with arguments following its parameters schema (any JSON object when that schema does not
+        compile)."""
+        try:
+            return await self._grammar(loaded, tool_call_spec(tools or []))
+        except BadRequestError:
+            return await self._grammar(loaded, tool_call_spec(tools or [], strict=False))
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         raise BadRequestError(

@@ -73,6 +73,27 @@ def grammar_spec(response_format: dict[str, Any] | None, extra: dict[str, Any]) 
     return found[0][1] if found else None
 
 
+def tool_call_spec(tools: list[dict[str, Any]], *, strict: bool = True) -> GrammarSpec:
+    """The output must be one call, in Llama 3's JSON form ``{"name": ..., "parameters": {...}}``, of one of
+    ``tools`` (``tool_choice`` "required", or the one named tool): what vLLM does for those choices.
+
+    ``strict``: the arguments follow each function's parameters schema; else any JSON object (for a
+    schema the grammar engine cannot compile).
+    """
+    variants = []
+    for tool in tools:
+        fn = tool.get("function") or {}
+        params = fn.get("parameters") if strict and isinstance(fn.get("parameters"), dict) else None
+        variants.append({
+            "type": "object",
+            "properties": {"name": {"const": fn.get("name", "")}, "parameters": params or {"type": "object"}},
+            "required": ["name", "parameters"],
+            "additionalProperties": False,
+        })
+    schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    return GrammarSpec("json_schema", json.dumps(schema))
+
+
 def _extra_spec(key: str, value: Any, param: str) -> GrammarSpec:
     if key == "json":
         if isinstance(value, str):

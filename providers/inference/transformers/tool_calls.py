@@ -19,7 +19,7 @@ __all__ = ["active_tools", "call_arguments", "parse_tool_calls", "tool_names"]
 def active_tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:
     """The tools to show the model: none for tool_choice "none", only the named one for a forced choice.
 
-    Nothing can force the model to call a tool here (no constrained decoding); "required" is best effort.
+    ("required" and a named choice are then enforced by constrained decoding: see ``tool_call_spec``.)
     """
     if not request.tools or request.tool_choice == "none":
         return None
