@@ -46,8 +46,11 @@ def open_pdf(data: PdfSource, filename: str, options: ExtractOptions) -> pymupdf
         else:  # a path: the file is not read into memory as a whole
             doc = pymupdf.open(os.fspath(data), filetype="pdf")
     except Exception as e:  # pymupdf.FileDataError, RuntimeError, ...
+        reason = short_reason(e)
+        if not isinstance(data, (bytes, bytearray, memoryview)):  # MuPDF names the stored file: a server path
+            reason = reason.replace(os.fspath(data), os.path.basename(filename or "") or "the file")
         raise CorruptDocumentError(
-            f"{name} could not be opened as a PDF: the file is damaged or truncated ({short_reason(e)}). "
+            f"{name} could not be opened as a PDF: the file is damaged or truncated ({reason}). "
             "Re-export or re-download it and upload again.",
             filename=filename,
         ) from e

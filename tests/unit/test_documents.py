@@ -410,6 +410,16 @@ def test_corrupt_files(data: bytes, filename: str, match: str) -> None:
     assert info.value.code == "invalid_file"
 
 
+def test_corrupt_stored_pdf_reason_does_not_reveal_the_server_path(tmp_path) -> None:
+    stored = tmp_path / "files" / "file-0123abcd"
+    stored.parent.mkdir()
+    stored.write_bytes(b"%PDF-1.7\n" + b"garbage " * 64)
+    with pytest.raises(CorruptDocumentError, match="could not be opened as a PDF") as info:
+        next(extract_pages(stored, "reports/broken.pdf"))
+    assert str(tmp_path) not in str(info.value) and "file-0123abcd" not in str(info.value)
+    assert str(info.value).startswith("'broken.pdf' could not be opened")
+
+
 @pytest.mark.parametrize(
     "data,filename,match",
     [

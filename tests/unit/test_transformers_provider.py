@@ -539,6 +539,7 @@ def test_missing_weights_is_503_with_path_and_fix(tmp_path: Path) -> None:
             await hub.chat_completion(chat("meta-llama/Llama-3.2-11B-Vision-Instruct", [user("x")]))
         assert "meta-llama/Llama-3.2-11B-Vision-Instruct" in e.value.message
         assert "allow_download" in e.value.message and "VISTACK_VISION_MODEL" in e.value.message
+        assert "VISTACK_GUARD_MODEL" in e.value.message
         assert (await hub.health()).status == HealthStatus.ERROR
 
         not_a_checkpoint = tmp_path / "empty"

@@ -92,7 +92,8 @@ class ModelLoader:
         hub_id = rid if rid.count("/") == 1 and not rid.startswith((".", "/", "~")) else EXAMPLE_HUB_ID
         fix = (
             f"download it with `huggingface-cli download {hub_id} --local-dir DIR` on a machine with access, copy DIR "
-            "here and set VISTACK_VISION_MODEL=DIR (or the model's provider_model_id)"
+            "here and set the model's provider_model_id to DIR (the packaged distributions read it from "
+            "VISTACK_VISION_MODEL for the vision model, VISTACK_GUARD_MODEL for Llama Guard)"
         )
         if not self.config.allow_download:
             fix += "; or set allow_download: true in the transformers provider config if this host may reach the Hub"
