@@ -11,7 +11,7 @@ Terms are the keyword index's (lowercase, stopwords out, Snowball-stemmed), so "
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vistack.rag.keyword_index import tokenize
 
@@ -58,3 +58,15 @@ def best_passage(text: str, spans: Sequence[Span], question: str, answer: str = 
         if score > best[0]:
             best = (score, i)
     return spans[best[1]][2] if best[1] >= 0 else None
+
+
+def own_text(text: str, attributes: Mapping[str, object]) -> str:
+    """A chunk's text as chunked: contextual chunking prepends its context paragraph, which spans skip."""
+    context = attributes.get("chunk_context")
+    return text.removeprefix(f"{context}\n\n") if isinstance(context, str) and context else text
+
+
+def chunk_passage_bbox(text: str, attributes: Mapping[str, object], question: str) -> str | None:
+    """For a retrieved chunk (its text and stored attributes): the box of the block ``question`` points at."""
+    box = best_passage(own_text(text, attributes), decode_passages(attributes.get("passage_boxes")), question)
+    return bbox_text(box) if box is not None else None

@@ -59,6 +59,7 @@ from vistack.rag.chunking import resolve_chunking
 from vistack.rag.contextual import check_chunking_strategy
 from vistack.rag.index import StoreIndexes
 from vistack.rag.ingestion import IngestionCancelled, Ingestor, failure, restamp
+from vistack.rag.passages import chunk_passage_bbox
 from vistack.rag.records import BatchRecord, FileRecord, Records, StoreRecord, count_files
 from vistack.rag.rerank import CrossEncoderReranker
 from vistack.rag.search import HybridSearcher
@@ -622,7 +623,7 @@ class VectorStoreService:
             ) from None
         mode = req.search_mode or self.settings.default_search_mode
         hits = await self.searcher.search(store, text, req.max_num_results, mode, flt, req.ranking_options)
-        return SearchResponsePage(search_query=queries, data=[_result(h) for h in hits])
+        return SearchResponsePage(search_query=queries, data=[_result(h, text) for h in hits])
 
     # ----- /v1/vector-io ------------------------------------------------------------------------
 
@@ -802,7 +803,7 @@ def _list_response(data: list, has_more: bool) -> ListResponse:
                         has_more=has_more)
 
 
-def _result(hit: ScoredChunk) -> SearchResult:
+def _result(hit: ScoredChunk, query: str) -> SearchResult:
     meta = hit.chunk.metadata
     return SearchResult(
         file_id=str(meta.get("file_id") or meta.get("document_id") or ""),
@@ -810,6 +811,7 @@ def _result(hit: ScoredChunk) -> SearchResult:
         score=hit.score,
         attributes={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
         content=[ContentItem(text=hit.chunk.text)],
+        passage_bbox=chunk_passage_bbox(hit.chunk.text, meta, query),
     )
 
 

@@ -16,7 +16,7 @@ from vistack.api import BadRequestError
 from vistack.api.responses import FileSearchResult, FileSearchTool
 from vistack.api.vector_stores import SearchRequest
 from vistack.context import current_principal
-from vistack.rag.passages import Span, bbox_text, best_passage, decode_passages
+from vistack.rag.passages import Span, bbox_text, best_passage, decode_passages, own_text
 
 if TYPE_CHECKING:
     from vistack.rag.vector_stores import VectorStoreService
@@ -102,8 +102,6 @@ def group_by_page(hits: list[tuple[str, FileSearchResult]], query: str = "") -> 
                 score=r.score, vector_store_id=store_id, page_size=str(r.attributes.get("page_size") or "") or None,
                 query=query, passages=decode_passages(r.attributes.get("passage_boxes")),
             )
-            context = r.attributes.get("chunk_context")  # contextual chunking prepends it; spans count without
-            source.passage_text = (r.text.removeprefix(f"{context}\n\n") if isinstance(context, str) and context
-                                   else r.text)
+            source.passage_text = own_text(r.text, r.attributes)
         source.texts.append(r.text)
     return list(pages.values())

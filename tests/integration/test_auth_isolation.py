@@ -240,6 +240,9 @@ def test_web_app_loads_without_a_key_and_holds_no_data(server):
         page = http.get("/ui/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in page.headers["content-security-policy"]
+        module = http.get("/ui/js/main.js")
+        # revalidated on every load: an upgraded server never meets a mix of cached old and new modules
+        assert module.status_code == 200 and module.headers["cache-control"] == "no-cache" and module.headers["etag"]
         assert http.get("/ui/../v1/models").status_code in (401, 404)  # no way around auth through /ui
         assert http.get("/v1/models").status_code == 401
 

@@ -156,6 +156,12 @@ def test_page_level_retrieval_with_attributes(corpus, client, http):
     assert attrs["chunk_type"] in ("text", "table")
     x0, y0, x1, y1 = (float(v) for v in str(attrs["bbox"]).split(","))
     assert 0 <= x0 < x1 <= report.page_size[0] and 0 <= y0 < y1 <= report.page_size[1]
+    # vistack's passage_bbox: one of the chunk's recorded blocks (null when none shares a query term)
+    blocks = [part.split(":")[1] for part in str(attrs.get("passage_boxes") or "").split(";") if part]
+    assert top.model_extra["passage_bbox"] is None or top.model_extra["passage_bbox"] in blocks
+    raw = http.post(f"/v1/vector_stores/{corpus['store'].id}/search",
+                    json={"query": report.fact("revenue").query}).json()["data"]
+    assert all("passage_bbox" in r for r in raw)
     image = http.get(f"/v1/files/{attrs['page_image_file_id']}/content")
     assert image.status_code == 200
     png = Image.open(io.BytesIO(image.content))

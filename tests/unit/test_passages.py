@@ -6,7 +6,7 @@ from vistack.agents.citations import cite
 from vistack.agents.tools.file_search import group_by_page
 from vistack.api.responses import FileSearchResult
 from vistack.rag.chunking import chunk_page
-from vistack.rag.passages import best_passage, decode_passages, encode_passages
+from vistack.rag.passages import best_passage, chunk_passage_bbox, decode_passages, encode_passages
 from vistack.rag.readers.model import Block, ExtractedPage
 
 HEADING = Block("Financial highlights", (72.0, 60.0, 300.0, 80.0), "text")
@@ -52,3 +52,14 @@ def test_citations_carry_the_passage_box() -> None:
                                         "attributes": {**attributes, "chunk_context": "A report's summary page."}})
     (shifted,) = cite("Cash [1].", group_by_page([("vs_1", contextual)], "free cash flow"))
     assert shifted.bbox == "72.0,300.0,520.0,340.0"  # spans count in the chunk's own text, not the context
+
+
+def test_search_hits_name_the_block_their_query_points_at() -> None:
+    (chunk,) = chunk_page(PAGE, 200, 40)
+    attributes = {"passage_boxes": encode_passages(chunk.passages)}
+    assert chunk_passage_bbox(chunk.text, attributes, "revenues in 2025") == "72.0,90.0,520.0,130.0"
+    assert chunk_passage_bbox(chunk.text, attributes, "Who is the auditor?") is None
+    assert chunk_passage_bbox(chunk.text, {}, "revenues") is None  # no blocks recorded (e.g. vector-io chunks)
+    context = {**attributes, "chunk_context": "A report's summary page."}
+    assert chunk_passage_bbox("A report's summary page.\n\n" + chunk.text, context, "free cash flow") == \
+        "72.0,300.0,520.0,340.0"

@@ -274,6 +274,11 @@ class SearchResult(BaseModel):
     score: float
     attributes: dict[str, AttributeValue] | None = None
     content: list[ContentItem]
+    passage_bbox: str | None = Field(
+        default=None,
+        description="vistack: the box (\"x0,y0,x1,y1\", in attributes.page_size's frame) of the block of this chunk "
+        "that the query points at; null when the chunk is one block or no block shares a term with the query",
+    )
 
 
 class SearchResponsePage(BaseModel):

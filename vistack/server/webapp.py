@@ -16,10 +16,12 @@ from starlette.types import Receive, Scope, Send
 
 UI_DIR = Path(__file__).with_name("ui") / "static"
 UI_PREFIX = "/ui"
-CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+CSP = ("default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+# no-cache: revalidate (cheap, ETag) on every load, so an upgraded server never meets a mix of old and new
+# ES modules in a browser's cache (a blank page: "does not provide an export named ...")
 _HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer")]
+            (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-cache")]
 
 
 def is_public(path: str) -> bool:

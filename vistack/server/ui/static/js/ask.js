@@ -5,7 +5,7 @@
 
 import { enc } from "./api.js";
 import { chatModels, loadCatalog } from "./catalog.js";
-import { citedPage, covers, thumbnail } from "./citation.js";
+import { citedChunks, citedPage, thumbnail } from "./citation.js";
 import { clear, field, h, messageOf, showError, uid } from "./dom.js";
 import { SearchView } from "./search.js";
 
@@ -177,8 +177,14 @@ export class AskView {
       }
       await Promise.all(jobs);
       if (!this.restored) {
-        this.restored = true;
-        await this._restore();
+        // the old turns first: a question asked meanwhile would land above them
+        this.submit.disabled = true;
+        try {
+          await this._restore();
+          this.restored = true; // a failed restore is tried again at the next visit
+        } finally {
+          this.submit.disabled = Boolean(this.controller);
+        }
       }
     } catch (e) {
       showError(e);
@@ -301,27 +307,26 @@ export class AskView {
       this.controller = null;
       this.submit.disabled = false;
       this.stop.hidden = true;
-      this.askStatus.textContent = turn.summary(); // a status region: screen readers hear it
+      // a status region: screen readers hear it (not for a turn "New conversation" already cleared away)
+      if (turn.el.isConnected) this.askStatus.textContent = turn.summary();
       if (document.activeElement === document.body || document.activeElement === this.stop) this.question.focus();
     }
   }
 
-  /** The retrieved text for a cited page: from the turn's search results, else the store's stored chunks. */
-  async textFor(cite, results = []) {
-    const same = results.filter((r) => r.file_id === cite.file_id && Number(r.attributes?.page) === cite.page);
-    const exact = same.find((r) => r.attributes?.bbox === cite.bbox) || same.find((r) => covers(r.attributes?.bbox, cite.bbox));
-    if (exact) {
-      // to mark the cited block in the text
-      Object.assign(cite, { passage_boxes: exact.attributes?.passage_boxes, chunk_context: exact.attributes?.chunk_context });
-      return exact.text;
+  /**
+   * The retrieved chunks of a cited page that hold its highlighted regions: from the answer's search
+   * results (`cite.results`) when they have the page, else from the store's stored chunks.
+   */
+  async textFor(cite) {
+    let onPage = (cite.results || [])
+      .filter((r) => r.file_id === cite.file_id && Number(r.attributes?.page) === cite.page)
+      .map((r) => ({ text: r.text, bbox: r.attributes?.bbox, passage_boxes: r.attributes?.passage_boxes,
+                     chunk_context: r.attributes?.chunk_context }));
+    if (!onPage.length && cite.vector_store_id) {
+      const chunks = await this.chunks.load(cite.vector_store_id, cite.file_id);
+      onPage = chunks.filter((c) => c.page === cite.page);
     }
-    if (same.length) return same.map((r) => r.text).join("\n\n");
-    if (!cite.vector_store_id) return "";
-    const chunks = await this.chunks.load(cite.vector_store_id, cite.file_id);
-    const onPage = chunks.filter((c) => c.page === cite.page);
-    const match = onPage.find((c) => c.bbox === cite.bbox) || onPage.find((c) => covers(c.bbox, cite.bbox));
-    if (match) Object.assign(cite, { passage_boxes: match.passage_boxes, chunk_context: match.chunk_context });
-    return match ? match.text : onPage.map((c) => c.text).join("\n\n");
+    return citedChunks(onPage, cite.bboxes);
   }
 }
 
@@ -417,25 +422,19 @@ class AnswerTurn {
     if (replaceText) this.end();
   }
 
+  /** One thumbnail per cited page; each further citation of a page adds its region to that page's. */
   _cite(annotation) {
     if (!annotation || annotation.type !== "file_citation") return;
     const cite = citedPage(annotation);
     const key = cite.page_image_file_id || `${cite.file_id}#${cite.page}`;
-    if (this.cited.has(key)) return;
+    const known = this.cited.get(key);
+    if (known) {
+      for (const bbox of cite.bboxes) if (!known.bboxes.includes(bbox)) known.bboxes.push(bbox);
+      return;
+    }
     this.cited.set(key, cite);
-    const open = (c, button) => this.view.citations.open(c, button);
-    const withText = { ...cite };
-    this.thumbs.append(h("li", {}, thumbnail(this.view.images, withText, (c, button) => {
-      if (!c.text) {
-        const exact = this.results.find((r) => r.file_id === c.file_id && Number(r.attributes?.page) === c.page
-          && covers(r.attributes?.bbox, c.bbox));
-        if (exact) {
-          Object.assign(c, { text: exact.text, passage_boxes: exact.attributes?.passage_boxes,
-                             chunk_context: exact.attributes?.chunk_context });
-        }
-      }
-      open(c, button);
-    })));
+    this.thumbs.append(h("li", {}, thumbnail(this.view.images, cite, (c, button) =>
+      this.view.citations.open({ ...c, bboxes: [...c.bboxes], results: this.results }, button))));
     this.citedBox.hidden = false;
   }
 

@@ -73,6 +73,7 @@ export class AuthDialog {
     const result = await this.api.checkKey(key);
     this.submit.disabled = false;
     this.submit.textContent = "Sign in";
+    if (!this.dialog.open) return; // cancelled while the key was being checked: keep nothing
     if (!result.ok) {
       const why = result.message.replace(/[.\s]+$/, "");
       this._fail(`The server refused this key: ${why}. Check it and try again.`);

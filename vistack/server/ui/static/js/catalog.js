@@ -5,7 +5,7 @@
 export async function loadCatalog(api) {
   const [models, shields, providers, health] = await Promise.all([
     api.get("/v1/models").then((r) => r.data || []),
-    api.get("/v1/shields").then((r) => r.data || []).catch(() => []), // a distribution without safety
+    api.get("/v1/shields").then((r) => r.data || []), // without a safety API the list is empty, not an error
     api.get("/v1/providers").then((r) => r.data || []),
     api.get("/v1/health").catch((e) => ({ status: "Error", error: e.message })),
   ]);

@@ -2,19 +2,22 @@
 // region highlighted (an element placed at the bbox) and the retrieved text beside it.
 
 import { clear, h, messageOf, uid } from "./dom.js";
-import { pageFigure, placeBox } from "./pages.js";
+import { pageFigure, parseBox, parseNumbers, placeBox } from "./pages.js";
 
 /**
- * A cited page: {file_id, filename, page, bbox, page_size, page_image_file_id, vector_store_id,
- * score?, text?} (a file_citation annotation or a search hit's attributes, flattened).
+ * A cited page: {file_id, filename, page, bboxes, page_size, page_image_file_id, vector_store_id,
+ * score?, text?} (a file_citation annotation or a search hit, flattened). `bboxes` are the regions to
+ * highlight: a search hit's passage (the block its query names, `passage_bbox`) or its chunk; an
+ * annotation's bbox (an answer adds one per sentence that cites the page).
  */
 export function citedPage(source) {
   const a = source.attributes || {};
+  const bbox = source.passage_bbox ?? source.bbox ?? a.bbox;
   return {
     file_id: source.file_id ?? a.file_id,
     filename: source.filename ?? a.filename ?? "document",
     page: Number(source.page ?? a.page) || null,
-    bbox: source.bbox ?? a.bbox,
+    bboxes: bbox ? [bbox] : [],
     page_size: source.page_size ?? a.page_size,
     page_image_file_id: source.page_image_file_id ?? a.page_image_file_id,
     vector_store_id: source.vector_store_id ?? a.vector_store_id,
@@ -26,51 +29,46 @@ export function citedPage(source) {
   };
 }
 
-const STOP = new Set(("the and for with that this from was were are has have had its into over than what which "
-  + "who whom how when where why does did not but all any can per our their there these those about").split(" "));
-
-function terms(text) {
-  return new Set((String(text).toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || []).filter((w) => !STOP.has(w)));
-}
-
 /**
- * For a search hit (which names a whole chunk): the box of the chunk's block sharing the most words with
- * the query, or null when none shares any. Answers' citations come refined by the server; this gives
- * search results the same passage outline.
+ * A chunk's blocks as character spans of `text` with their boxes: [{start, end, box}] from its
+ * passage_boxes ("start-end:x0,y0,x1,y1;..."). Contextual chunking put a context paragraph before the
+ * chunk's own text; the spans count without it, so they are shifted past it.
  */
-export function bestPassage(text, passageBoxes, query, context) {
-  const spans = String(passageBoxes || "").split(";").map((part) => part.split(":")).filter(([, box]) => box);
-  if (spans.length < 2 || !text) return null;
+export function passageSpans(text, passageBoxes, context) {
   const shift = context && text.startsWith(`${context}\n\n`) ? context.length + 2 : 0;
-  const wanted = terms(query);
-  let best = null;
-  let bestScore = 0;
-  for (const [where, box] of spans) {
-    const [start, end] = where.split("-").map(Number);
-    let score = 0;
-    for (const w of terms(text.slice(start + shift, end + shift))) if (wanted.has(w)) score += 1;
-    if (score > bestScore) [best, bestScore] = [box, score];
+  const spans = [];
+  for (const part of String(passageBoxes || "").split(";")) {
+    const [where, box] = part.split(":");
+    const range = parseNumbers(String(where || "").replace("-", ","), 2);
+    if (!range || !parseBox(box)) continue;
+    const [start, end] = range.map((v) => v + shift);
+    if (Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= text.length && start < end) {
+      spans.push({ start, end, box });
+    }
   }
-  return best;
+  return spans.sort((a, b) => a.start - b.start);
 }
 
 /**
- * Shows `text` in `el`, with the cited passage marked: the block whose box (in the chunk's
- * passage_boxes, "start-end:x0,y0,x1,y1;...") is the citation's bbox. Plain text otherwise.
+ * Shows `chunks` ([{text, passage_boxes, chunk_context}]) in `el`, one paragraph each, with every cited
+ * passage marked: a block whose box is one of `bboxes` (the citations' boxes on this page).
  */
-export function showText(el, text, passageBoxes, bbox, context) {
+export function showText(el, chunks, bboxes) {
   clear(el);
-  const span = String(passageBoxes || "").split(";").map((part) => part.split(":"))
-    .find(([, box]) => box && box === bbox);
-  // contextual chunking put a context paragraph before the chunk's own text; the spans count without it
-  const shift = context && text.startsWith(`${context}\n\n`) ? context.length + 2 : 0;
-  const [start, end] = span ? span[0].split("-").map((v) => Number(v) + shift) : [NaN, NaN];
-  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= text.length && start < end)) {
-    el.textContent = text;
-    return;
+  const cited = new Set(bboxes || []);
+  for (const chunk of chunks) {
+    const text = chunk.text || "";
+    const para = h("p", { class: "chunk-para" });
+    let at = 0;
+    for (const { start, end, box } of passageSpans(text, chunk.passage_boxes, chunk.chunk_context)) {
+      if (!cited.has(box) || start < at) continue;
+      para.append(text.slice(at, start), h("mark", { "data-testid": "citation-passage", "data-bbox": box },
+                                           text.slice(start, end)));
+      at = end;
+    }
+    para.append(text.slice(at));
+    el.append(para);
   }
-  el.append(text.slice(0, start), h("mark", { "data-testid": "citation-passage" }, text.slice(start, end)),
-            text.slice(end));
 }
 
 /**
@@ -80,12 +78,21 @@ export function showText(el, text, passageBoxes, bbox, context) {
 export function covers(chunkBox, citeBox) {
   if (!chunkBox || !citeBox) return false;
   if (chunkBox === citeBox) return true;
-  const outer = String(chunkBox).split(",").map(Number);
-  const inner = String(citeBox).split(",").map(Number);
-  if (outer.length !== 4 || inner.length !== 4 || [...outer, ...inner].some(Number.isNaN)) return false;
+  const outer = parseBox(chunkBox);
+  const inner = parseBox(citeBox);
+  if (!outer || !inner) return false;
   const slack = 0.5; // boxes travel rounded to 0.1 pt
   return inner[0] >= outer[0] - slack && inner[1] >= outer[1] - slack
     && inner[2] <= outer[2] + slack && inner[3] <= outer[3] + slack;
+}
+
+/**
+ * The chunks of a page that a citation's boxes fall in (`chunks`: [{text, bbox, passage_boxes,
+ * chunk_context}]), in page order; all of the page's chunks when none holds a box.
+ */
+export function citedChunks(chunks, bboxes) {
+  const hit = chunks.filter((c) => (bboxes || []).some((b) => covers(c.bbox, b)));
+  return hit.length ? hit : chunks;
 }
 
 export function pageLabel(cite) {
@@ -109,7 +116,7 @@ export function thumbnail(images, cite, onOpen, { testid = "citation-thumb" } = 
 }
 
 export class CitationDialog {
-  /** @param {{images, textFor(cite): Promise<string>}} deps */
+  /** @param {{images, textFor(cite): Promise<Array<{text, passage_boxes, chunk_context}>>}} deps */
   constructor({ images, textFor }) {
     this.images = images;
     this.textFor = textFor;
@@ -130,12 +137,20 @@ export class CitationDialog {
       clear(this.stage);
       if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
     });
-    // a click on the backdrop (outside the dialog box) closes it too
-    this.dialog.addEventListener("click", (e) => { if (e.target === this.dialog) this.dialog.close(); });
+    // a click on the backdrop (outside the dialog's box; its padding is the dialog too) closes it
+    this.dialog.addEventListener("click", (e) => {
+      if (e.target !== this.dialog) return;
+      const r = this.dialog.getBoundingClientRect();
+      if (e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom) this.dialog.close();
+    });
     document.body.append(this.dialog);
     this.token = 0;
   }
 
+  /**
+   * Show a cited page. The retrieved text is the cite's own (`text`: a search hit) or what `textFor(cite)`
+   * finds: [{text, passage_boxes, chunk_context}] chunks, each shown with the cited passages marked.
+   */
   open(cite, returnFocus) {
     const token = ++this.token;
     this.returnFocus = returnFocus || document.activeElement;
@@ -146,10 +161,13 @@ export class CitationDialog {
       const { figure, frame } = pageFigure(this.images, cite.page_image_file_id, {
         alt: `${label}, with the cited region highlighted`, testid: "citation-image",
         caption: cite.kind === "search" ? "The highlighted box is the passage that best matches the search."
-          : "The highlighted box is the passage the answer was drawn from.",
+          : `The highlighted box${cite.bboxes.length > 1 ? "es are the passages" : " is the passage"} the answer `
+            + "was drawn from.",
       });
-      const mark = h("div", { class: "highlight", "data-testid": "citation-highlight", "aria-hidden": "true" });
-      if (placeBox(mark, cite.bbox, cite.page_size)) frame.append(mark);
+      for (const bbox of cite.bboxes) {
+        const mark = h("div", { class: "highlight", "data-testid": "citation-highlight", "aria-hidden": "true" });
+        if (placeBox(mark, bbox, cite.page_size)) frame.append(mark);
+      }
       this.stage.append(figure);
     } else {
       this.stage.append(h("p", { class: "muted" }, "This source has no page image."));
@@ -158,12 +176,13 @@ export class CitationDialog {
     if (cite.chunk_type) parts.push(cite.chunk_type);
     if (Number.isFinite(cite.score)) parts.push(`score ${cite.score.toFixed(4)}`);
     this.meta.textContent = parts.join(" · ");
-    if (cite.text) showText(this.text, cite.text, cite.passage_boxes, cite.bbox, cite.chunk_context);
-    else this.text.textContent = "Loading the retrieved text…";
-    if (!cite.text) {
-      this.textFor(cite).then((text) => {
+    if (cite.text) {
+      showText(this.text, [cite], cite.bboxes);
+    } else {
+      this.text.textContent = "Loading the retrieved text…";
+      this.textFor(cite).then((chunks) => {
         if (token !== this.token) return;
-        if (text) showText(this.text, text, cite.passage_boxes, cite.bbox, cite.chunk_context);
+        if (chunks.length) showText(this.text, chunks, cite.bboxes);
         else this.text.textContent = "The retrieved text is not available.";
       }).catch((e) => {
         if (token === this.token) this.text.textContent = `The retrieved text is not available (${messageOf(e)}).`;

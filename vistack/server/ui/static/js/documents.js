@@ -22,7 +22,7 @@ export class DocumentsView {
     this.panel = panel;
     this.active = false;
     this.files = [];
-    this.names = new Map();
+    this.filesSeq = 0; // each file-list read; an answer older than the newest read is dropped
     this.selectedId = sessionStorage.getItem(STORE_KEY);
     this.poller = new Poller(() => this._poll(), {
       onGiveUp: () => this._setFilesStatus("Stopped checking progress after 15 minutes. Use Refresh to check again."),
@@ -53,6 +53,7 @@ export class DocumentsView {
   }
 
   _renderStores() {
+    const focusedStore = this.storeList.contains(document.activeElement) ? document.activeElement.dataset.storeId : null;
     clear(this.storeList);
     if (!this.stores.items.length) {
       this.storesStatus.textContent = this.stores.loaded ? "No stores yet: create one to add documents." : "";
@@ -70,6 +71,10 @@ export class DocumentsView {
                       "aria-current": selected ? "true" : null, onclick: () => this.select(store.id) },
           h("span", { class: "store-name" }, store.name || store.id),
           h("span", { class: "store-counts" }, parts.join(" · ")))));
+    }
+    if (focusedStore) { // a redraw must not drop a keyboard user out of the list
+      const again = this.storeList.querySelector(`[data-store-id="${CSS.escape(focusedStore)}"]`);
+      if (again) again.focus();
     }
     if (this.selectedId && this.stores.loaded && !this.stores.byId(this.selectedId)) this.select(null);
     else if (this.detailStoreId === this.selectedId && this.selectedId) this._renderTitle();
@@ -257,18 +262,21 @@ export class DocumentsView {
       return;
     }
     this.attrInput.removeAttribute("aria-invalid");
+    // this upload reports into the panel it started in, even if another store is shown meanwhile
+    const { uploadList, uploadStatus } = this;
     const rows = new Map();
     for (const item of items) {
       const state = h("span", { class: "upload-state" }, "waiting");
       const li = h("li", { "data-testid": "upload-item", "data-state": "waiting" },
         h("span", { class: "upload-name" }, item.path), " ", state);
       rows.set(item, { li, state });
-      this.uploadList.append(li);
+      uploadList.append(li);
     }
     const total = items.length;
     let done = 0;
     let added = 0;
-    this.uploadStatus.textContent = `Uploading ${total} file${total === 1 ? "" : "s"}…`;
+    const cut = items.truncated ? ` (only the first ${total} files of the drop were read)` : "";
+    uploadStatus.textContent = `Uploading ${total} file${total === 1 ? "" : "s"}${cut}…`;
     const labels = { uploading: "uploading…", uploaded: "uploaded, attaching…", attached: "added", failed: "failed" };
     const report = (item, state, detail) => {
       const row = rows.get(item);
@@ -278,14 +286,14 @@ export class DocumentsView {
       if (state === "uploaded") {
         this.fileNames.remember(detail.id, item.file.name);
         done += 1;
-        this.uploadStatus.textContent = `Uploaded ${done} of ${total}…`;
+        uploadStatus.textContent = `Uploaded ${done} of ${total}…`;
       }
       if (state === "attached") added += 1;
     };
     const result = await uploadAndAttach(this.api, storeId, items, { attributes, report });
     const summary = `${added} of ${total} file${total === 1 ? "" : "s"} added`
       + (result.failed.length ? `, ${result.failed.length} could not be added` : "");
-    this.uploadStatus.textContent = `${summary}. Ingestion status is in the list of files below.`;
+    uploadStatus.textContent = `${summary}${cut}. Ingestion status is in the list of files below.`;
     announce(summary);
     window.setTimeout(() => {
       for (const { li } of rows.values()) if (li.dataset.state === "attached") li.remove();
@@ -298,26 +306,28 @@ export class DocumentsView {
 
   // ----- files -------------------------------------------------------------------------------------
 
+  /**
+   * Read the selected store's files and show them. Polls, Refresh, uploads and removals read concurrently:
+   * only the newest read is shown (an older answer could bring back a file just removed).
+   * Returns the files, `undefined` when the read was superseded, or `{error}` when it failed.
+   */
   async _loadFiles(userAsked = false) {
     const storeId = this.selectedId;
-    if (!storeId) return;
+    if (!storeId) return undefined;
+    const seq = ++this.filesSeq;
+    const current = () => seq === this.filesSeq && this.selectedId === storeId;
     if (userAsked) this._setFilesStatus("Refreshing…");
     let files;
-    this.loadError = null;
     try {
       files = await this.api.listAll(`/v1/vector_stores/${enc(storeId)}/files`, { order: "desc" });
-    } catch (e) {
-      this.loadError = e;
-      if (this.selectedId === storeId) this._setFilesStatus(`Could not list the files: ${messageOf(e)}`);
-      return null;
+      await this.fileNames.preload(files.map((f) => f.id));
+    } catch (error) {
+      if (current()) this._setFilesStatus(`Could not list the files: ${messageOf(error)}`);
+      return { error };
     }
-    if (this.selectedId !== storeId) return;
+    if (!current()) return undefined;
     this._announceChanges(this.files, files);
     this.files = files;
-    await Promise.all(files.map(async (f) => {
-      if (!this.names.has(f.id)) this.names.set(f.id, await this.fileNames.get(f.id));
-    }));
-    if (this.selectedId !== storeId) return;
     this._renderFiles();
     if (this.active && files.some((f) => f.status === "in_progress")) this.poller.start();
     return files;
@@ -327,7 +337,8 @@ export class DocumentsView {
     if (!this.active || !this.selectedId) return false;
     const storeId = this.selectedId;
     const files = await this._loadFiles();
-    if (files === null) return !(this.loadError && this.loadError.name === "SignInCancelled"); // retry a blip
+    if (files === undefined) return true; // a newer read is showing the list: keep following it
+    if (files.error) return files.error.name !== "SignInCancelled"; // retry a blip
     const more = Boolean(files && files.some((f) => f.status === "in_progress"));
     if (!more) this.stores.reload(storeId).catch(() => {});
     return more;
@@ -337,7 +348,7 @@ export class DocumentsView {
     const old = new Map(before.map((f) => [f.id, f.status]));
     for (const f of after) {
       if (old.get(f.id) === "in_progress" && f.status !== "in_progress") {
-        const name = this.names.get(f.id) || f.id;
+        const name = this.fileNames.peek(f.id);
         announce(f.status === "failed" ? `${name} failed: ${f.last_error?.message || "unknown reason"}`
                                        : `${name}: ${STATUS_LABELS[f.status] || f.status}`);
       }
@@ -395,7 +406,7 @@ export class DocumentsView {
   }
 
   _row(f) {
-    const name = this.names.get(f.id) || f.id;
+    const name = this.fileNames.peek(f.id);
     const status = h("td", { class: "status-cell" },
       h("span", { class: `badge status-${f.status}`, "data-testid": "file-status" }, STATUS_LABELS[f.status] || f.status));
     if (f.status === "in_progress") {

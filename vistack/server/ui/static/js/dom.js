@@ -104,9 +104,14 @@ export function parseAttributes(text) {
   return out;
 }
 
-/** "3" -> 3, "true" -> true, anything else stays a string. */
+/**
+ * "3" -> 3, "true" -> true, anything else stays a string. A number only when it reads back the same
+ * ("007", "1.50" and "0123" are codes, not numbers); quotes force a string: "\"42\"" -> "42".
+ */
 export function typedValue(raw) {
-  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  const quoted = /^"(.*)"$/.exec(raw) || /^'(.*)'$/.exec(raw);
+  if (quoted) return quoted[1];
+  if (/^-?\d+(\.\d+)?$/.test(raw) && String(Number(raw)) === raw) return Number(raw);
   if (raw === "true") return true;
   if (raw === "false") return false;
   return raw;

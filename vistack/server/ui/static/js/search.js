@@ -2,7 +2,7 @@
 // without asking the model. Attribute filters are OpenAI's comparison and compound filters.
 
 import { enc } from "./api.js";
-import { bestPassage, citedPage, thumbnail } from "./citation.js";
+import { citedPage, thumbnail } from "./citation.js";
 import { clear, field, h, messageOf, typedValue, uid } from "./dom.js";
 import { shorten } from "./pages.js";
 
@@ -102,12 +102,8 @@ export class SearchView {
     try {
       const pages = await Promise.all(storeIds.map((id) =>
         this.api.post(`/v1/vector_stores/${enc(id)}/search`, body).then((r) =>
-          (r.data || []).map((hit) => {
-            const cite = { ...citedPage(hit), vector_store_id: id, kind: "search" };
-            // outline the block the query names, like an answer's citation (else the whole chunk)
-            const passage = bestPassage(cite.text, cite.passage_boxes, query, cite.chunk_context);
-            return passage ? { ...cite, bbox: passage } : cite;
-          }))));
+          // each hit outlines the block its query names (the server's passage_bbox), else its chunk
+          (r.data || []).map((hit) => ({ ...citedPage(hit), vector_store_id: id, kind: "search" })))));
       const hits = pages.flat().sort((a, b) => (b.score ?? 0) - (a.score ?? 0)).slice(0, max);
       this._render(hits, storeIds.length > 1);
       const text = hits.length

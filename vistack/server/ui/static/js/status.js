@@ -37,7 +37,8 @@ export class StatusView {
         h("h3", { id: "server-health-h" }, "Server"),
         h("p", { "data-testid": "server-health" },
           badge(health.status === "OK" && !degraded.length, health.status === "OK"
-            ? (degraded.length ? "Serving, some providers degraded" : "Healthy") : (health.status || "Unknown"))),
+            ? (degraded.length ? "Serving, some providers degraded" : "Healthy") : (health.status || "Unknown")),
+          health.error ? h("span", { class: "small" }, ` ${health.error}`) : null),
         degraded.length ? h("ul", { class: "plain" }, degraded.map(([id, msg]) =>
           h("li", {}, h("strong", {}, id), ": ", msg))) : null),
       this._table("Models", "models-table", ["Model", "Type", "Provider", "State"], catalog.models.map((m) => ({

@@ -18,7 +18,7 @@ export function filesFromInput(input) {
   }));
 }
 
-/** Files of a drop: plain files, and every file under dropped folders (recursively, bounded). */
+/** Files of a drop: plain files, and every file under dropped folders (recursively; at most MAX_FILES, `truncated` set when cut). */
 export async function filesFromDrop(dataTransfer) {
   const entries = [...(dataTransfer.items || [])]
     .map((item) => (item.kind === "file" && item.webkitGetAsEntry ? item.webkitGetAsEntry() : null));
@@ -27,7 +27,8 @@ export async function filesFromDrop(dataTransfer) {
   }
   const out = [];
   const walk = async (entry, prefix) => {
-    if (!entry || out.length >= MAX_FILES || !wanted(entry.name)) return;
+    if (!entry || !wanted(entry.name)) return;
+    if (out.length >= MAX_FILES) { out.truncated = true; return; } // the caller says the drop was cut
     if (entry.isFile) {
       const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
       out.push({ file, path: prefix + entry.name });
@@ -53,7 +54,13 @@ export async function filesFromDrop(dataTransfer) {
 export async function uploadAndAttach(api, storeId, items, { attributes, report, concurrency = 3 }) {
   const uploaded = [];
   const failed = [];
+  const skip = (item, reason) => {
+    const error = new Error(reason);
+    failed.push({ item, error });
+    report(item, "failed", error);
+  };
   const queue = items.slice(0, MAX_FILES);
+  for (const item of items.slice(MAX_FILES)) skip(item, `not uploaded: at most ${MAX_FILES} files at a time`);
   const worker = async () => {
     while (queue.length) {
       const item = queue.shift();
@@ -65,7 +72,9 @@ export async function uploadAndAttach(api, storeId, items, { attributes, report,
       } catch (error) {
         failed.push({ item, error });
         report(item, "failed", error);
-        if (error && error.name === "SignInCancelled") queue.length = 0;
+        if (error && error.name === "SignInCancelled") {
+          for (const rest of queue.splice(0)) skip(rest, "not uploaded: sign-in was cancelled");
+        }
       }
     }
   };

@@ -20,7 +20,7 @@ export class DocumentViewer {
     this.count = h("span", { class: "muted", "data-testid": "viewer-page-count" });
     this.closeButton = h("button", { type: "button", class: "button secondary small", "data-testid": "viewer-close",
                                      onclick: () => this.dialog.close() }, "Close");
-    this.stage = h("div", { class: "dialog-stage viewer-stage", "data-testid": "viewer-stage" });
+    this.stage = h("div", { class: "dialog-stage viewer-stage", "data-testid": "viewer-stage", tabindex: "-1" });
     this.chunkMeta = h("p", { class: "meta", "data-testid": "chunk-meta" });
     this.chunkText = h("div", { class: "chunk-text", "data-testid": "chunk-text", "aria-live": "polite" });
     this.status = h("p", { role: "status", class: "muted small", "data-testid": "viewer-status" });
@@ -88,6 +88,8 @@ export class DocumentViewer {
     this.next.disabled = this.index === this.pages.length - 1;
     this.pinned = null;
     this._setChunk(null);
+    // turning the page removes the focused box: keep the focus on the page (else Page Down works once)
+    const hadFocus = this.stage.contains(document.activeElement);
     clear(this.stage);
     const filename = this.title.textContent;
     const n = page.chunks.length;
@@ -118,6 +120,7 @@ export class DocumentViewer {
       frame.append(box);
     });
     this.stage.append(figure);
+    if (hadFocus) (frame.querySelector(".chunk-box") || this.stage).focus();
   }
 
   _setChunk(chunk, i, total) {
