@@ -145,6 +145,40 @@ def test_logprobs_cover_only_the_text_before_a_stop_string(p, rid) -> None:
     assert len(joined_bytes(cut.logprobs["content"])) < len(text)
 
 
+def test_text_held_back_for_a_stop_string_is_kept_when_the_turn_ends(p, rid) -> None:
+    """An answer ending with what could begin a stop string ("... E" with stop "END") keeps it at the end of turn."""
+    kw = {"guided_choice": ["Total: 42 E"], "temperature": 0, "logprobs": True, "max_tokens": 24}
+    plain = chat(p, rid, **kw).choices[0]
+    assert plain.message.content == "Total: 42 E" and plain.finish_reason == "stop"
+    choice = chat(p, rid, stop=["END"], **kw).choices[0]
+    assert choice.message.content == "Total: 42 E" and choice.finish_reason == "stop"
+    assert choice.logprobs == plain.logprobs
+    streamed = chat_stream(p, rid, stop=["END"], **kw)
+    assert "".join(ch.delta.content or "" for c in streamed for ch in c.choices) == "Total: 42 E"
+    entries = [e for c in streamed for ch in c.choices if ch.logprobs for e in ch.logprobs["content"]]
+    assert entries == plain.logprobs["content"]
+
+
+def test_a_stop_string_ends_its_sequence_in_the_same_step() -> None:
+    """The session is the stopping criterion: the step that completes a stop string ends the sequence."""
+    from vistack.providers.inference.transformers.decoding import DecodeSession, LogprobRequest
+
+    vocab = {0: "<eos>", 1: "Hello", 2: ".", 3: " E", 4: "N", 5: "D"}
+
+    class Tokenizer:
+        def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+            return "".join(vocab[i] for i in ids if not (skip_special_tokens and i == 0))
+
+    session = DecodeSession(Tokenizer(), 2, [0], [" END"], LogprobRequest(), None, None)
+    assert session.step([1, 1]) == [False, False]
+    assert session.step([3, 2]) == [False, False]
+    assert session.step([4, 0]) == [False, True]  # row 1: end of turn
+    assert session.step([5, 0]) == [True, True]  # row 0: " END" completed in this step
+    first, second = session.finish(max_new_tokens=10, timed_out=False)
+    assert (first.text, first.finish_reason, first.completion_tokens) == ("Hello", "stop", 4)
+    assert (second.text, second.finish_reason, second.completion_tokens) == ("Hello.", "stop", 3)
+
+
 def test_completion_logprobs_and_best_of(p, rid) -> None:
     r = complete(p, rid, temperature=0, logprobs=2, max_tokens=10, ignore_eos=True)
     lp = r.choices[0].logprobs
@@ -353,5 +387,39 @@ def test_required_tool_choice_always_yields_a_valid_call(p, rid) -> None:
     calls = [tc for c in chunks for ch in c.choices if ch.delta.tool_calls for tc in ch.delta.tool_calls]
     assert [c["function"]["name"] for c in calls] == ["get_revenue"]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    # the tokens behind a streamed call carry their logprobs, as in the whole response
+    kw = {"tools": TOOLS, "tool_choice": named, "temperature": 0, "max_tokens": 60, "logprobs": True}
+    whole = chat(p, rid, **kw).choices[0].logprobs["content"]
+    streamed = [e for c in chat_stream(p, rid, **kw) for ch in c.choices if ch.logprobs for e in ch.logprobs["content"]]
+    assert whole and streamed == whole
     auto = chat(p, rid, tools=TOOLS, temperature=0, max_tokens=8)  # "auto" stays free text or a call
     assert auto.choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_unregistering_a_model_frees_it_after_structured_output(rid) -> None:
+    """The grammar compiler lives on the loaded model: it must not keep the weights alive once unregistered."""
+    import gc
+    import time
+    import weakref
+
+    async def go() -> weakref.ref:
+        provider = TransformersInferenceProvider(TransformersInferenceConfig(grammar_cache_mb=8))
+        await provider.initialize()
+        model = Model(identifier="leak-check", provider_resource_id=rid, provider_id="transformers")
+        await provider.register_model(model)
+        r = await provider.chat_completion(ChatCompletionRequest(
+            model=rid, messages=MSGS, response_format={"type": "json_object"}, max_tokens=4))
+        assert r.choices[0].message.content.startswith("{")
+        slot = provider._slots[rid]
+        assert slot.loaded.grammar_compiler is not None
+        weights = weakref.ref(slot.loaded.model)
+        await provider.unregister_model(model)
+        slot.executor.shutdown(wait=True)  # the release runs on the model's worker
+        return weights
+
+    weights = run(go())
+    deadline = time.monotonic() + 10
+    while weights() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.1)
+    assert weights() is None, "the model is still referenced after unregistering"

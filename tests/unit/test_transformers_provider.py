@@ -408,14 +408,13 @@ def test_recorded_tool_call_output_becomes_tool_calls(vision_dir: str) -> None:
         tok = loaded.tokenizer
 
         def fake_generate(**kw: Any) -> Any:
-            prompt = kw["input_ids"]
-            new = torch.tensor([tok(recorded, add_special_tokens=False)["input_ids"]])
-            if (streamer := kw.get("streamer")) is not None:
-                streamer.put(prompt)
-                for t in new[0]:
-                    streamer.put(t.view(1))
-                streamer.end()
-            return torch.cat([prompt, new], dim=1)
+            """generate()'s loop with recorded tokens: the stopping criteria see each step's ids."""
+            ids = kw["input_ids"]
+            for token in tok(recorded, add_special_tokens=False)["input_ids"]:
+                ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+                if bool(kw["stopping_criteria"](ids, None).all()):
+                    break
+            return ids
 
         loaded.model.generate = fake_generate
         r = await p.chat_completion(chat(vision_dir, [user("Weather in Paris?")], tools=TOOLS))

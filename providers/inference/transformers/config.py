@@ -53,6 +53,10 @@ class TransformersInferenceConfig(BaseModel):
     trust_remote_code: bool = Field(
         False, description="Run model code shipped in the checkpoint. Off: it executes arbitrary Python."
     )
+    grammar_cache_mb: int = Field(
+        512, ge=1, description="Memory for compiled output grammars (JSON schemas, regexes) per model, least "
+        "recently used evicted first (vLLM's VLLM_XGRAMMAR_CACHE_MB default: about a thousand JSON schemas).",
+    )
     default_max_tokens: int = Field(256, ge=1, description="Completion length when the request sets none.")
     max_tokens_limit: int | None = Field(
         None, ge=1, description="Reject requests asking for more new tokens than this (protects latency)."

@@ -1,6 +1,9 @@
 """Following ``generate`` token by token for every sequence of a request (``n`` choices at once).
 
-``DecodeSession`` is the streamer transformers calls with each step's tokens. Per sequence it
+``DecodeSession`` is the stopping criterion transformers calls once per step, right after that step's
+logits processors (so the log-probabilities just recorded are this step's) with the tokens just sampled
+at the end of ``input_ids`` (a streamer would not do: transformers calls it after the stopping criteria, a
+step late on some devices, so a row ending at a stop string would cost one more forward pass). Per sequence it
 detokenizes incrementally (only whole characters are released), cuts at stop strings, notes the end
 of turn, counts tokens, and pairs each token's log-probability with the text it produced, so a stream
 and a whole response carry exactly the tokens behind the text they show. Its stopping criteria end a
@@ -65,7 +68,7 @@ class _Row:
 
 
 class DecodeSession:
-    """The streamer (``put``/``end``) and stopping criteria of one ``generate`` call."""
+    """The per-step bookkeeping and stopping criteria of one ``generate`` call."""
 
     def __init__(
         self,
@@ -83,22 +86,14 @@ class DecodeSession:
         self.eos = set(eos_ids)
         self.logprobs, self.recorder, self.text_of = logprobs, recorder, text_of
         self.sink = sink
-        self._prompt_seen = False
 
-    # -- the transformers streamer interface ---------------------------------------------------------
-
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt
-            self._prompt_seen = True
-            return
-        ids = value.reshape(-1).tolist()
-        step = self.recorder.last if self.recorder is not None and self.logprobs.record else None
-        for row, token in zip(self.rows, ids, strict=False):
+    def step(self, tokens: list[int]) -> list[bool]:
+        """One generation step: each unfinished sequence's new token; which sequences are done now."""
+        recorded = self.recorder.last if self.recorder is not None and self.logprobs.record else None
+        for row, token in zip(self.rows, tokens, strict=False):
             if not row.done:
-                self._token(row, int(token), None if step is None else step[row.index])
-
-    def end(self) -> None:
-        """Called by generate() when it stops; the outcome is settled by ``finish`` (it knows why it stopped)."""
+                self._token(row, int(token), None if recorded is None else recorded[row.index])
+        return [row.done for row in self.rows]
 
     # -- stopping ------------------------------------------------------------------------------------
 
@@ -116,7 +111,7 @@ class DecodeSession:
 
                 if cancel.is_set():
                     return torch.ones((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
-                done = [session.finished(i) for i in range(input_ids.shape[0])]
+                done = session.step(input_ids[:, -1].tolist())
                 return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
         return StoppingCriteriaList([_RowsDone()])
@@ -131,6 +126,7 @@ class DecodeSession:
             entry = token_logprob(step_logprobs, token, self.logprobs.top, self.text_of)
             row.outcome.cumulative_logprob += entry.logprob
         if token in self.eos:  # the end of turn: not part of the text, nor of the reported tokens
+            self._release(row, row.scanner.flush(), everything=True)  # what was held back for a stop string
             row.done, row.finish = True, "stop"
             return
         delta = self._detokenize(row, token)

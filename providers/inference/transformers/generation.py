@@ -141,7 +141,6 @@ def _generate_sync(
                 generation_config=gen_config,
                 logits_processor=processors,
                 stopping_criteria=session.stopping_criteria(cancel),
-                streamer=session,
             )
         timed_out = sampling.max_time is not None and time.monotonic() - started >= sampling.max_time
         return Outcome(choices=session.finish(sampling.max_new_tokens, timed_out))

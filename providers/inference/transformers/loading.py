@@ -38,6 +38,7 @@ class Loaded:
     eos_ids: list[int]
     pad_id: int | None
     token_texts: Any = None  # logprobs.TokenText, made on first use: each token's text and bytes, cached
+    grammar_compiler: Any = None  # xgrammar.GrammarCompiler, made on first structured output: goes with the model
 
     @property
     def is_vision(self) -> bool:

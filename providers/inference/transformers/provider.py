@@ -49,7 +49,7 @@ class TransformersInferenceProvider(InferenceProvider):
         self._initialized = False
         self._loader = ModelLoader(config)
         self._prompts = PromptBuilder(config)
-        self._grammars = GrammarCompilers()
+        self._grammars = GrammarCompilers(config.grammar_cache_mb * 2**20)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 

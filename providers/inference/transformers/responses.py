@@ -205,6 +205,7 @@ class _ChatStream(_ChunkStream[ChatCompletionChunk]):
                     ChoiceDelta(
                         tool_calls=[{"index": i, **c.model_dump(exclude_none=True)} for i, c in enumerate(calls)]
                     ),
+                    entries=held.logprobs,  # the tokens behind the call, as the whole response reports them
                 )
             else:
                 yield self.delta(index, ChoiceDelta(content=held.text), entries=held.logprobs)

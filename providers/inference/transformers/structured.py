@@ -2,7 +2,7 @@
 
 Constrained decoding uses xgrammar, the grammar engine vLLM and SGLang use: the request's JSON schema,
 regex, choice list or EBNF grammar is compiled against the model's vocabulary (compiled grammars are
-cached per model), and a logits processor masks, at every step and for every sequence, the tokens
+cached per model, within ``grammar_cache_mb``), and a logits processor masks, at every step and for every sequence, the tokens
 that cannot continue a valid output. Generation ends when the grammar is complete (it then allows
 only the end-of-turn token) or at ``max_tokens`` (``finish_reason: length``, output cut short).
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vistack.api import BadRequestError, ServiceUnavailableError
+from vistack.api.errors import first_line
 
 from .config import PROVIDER_TYPE
 
@@ -114,11 +115,13 @@ def _extra_spec(key: str, value: Any, param: str) -> GrammarSpec:
 
 
 class GrammarCompilers:
-    """One xgrammar compiler per loaded model (it caches compiled grammars); thread-safe."""
+    """One xgrammar compiler per loaded model, kept on the model (``Loaded.grammar_compiler``) so it goes
+    when the model is unloaded. Its cache of compiled grammars is bounded (``cache_limit_bytes``, as vLLM
+    does): every distinct schema a client sends would otherwise stay in memory for the model's lifetime."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_limit_bytes: int) -> None:
         self._lock = threading.Lock()
-        self._compilers: dict[int, tuple[Any, Any]] = {}  # id(model) -> (model, compiler); the model keeps the key valid
+        self.cache_limit_bytes = cache_limit_bytes
 
     def compile(self, loaded: Any, spec: GrammarSpec) -> Any:
         xgr = _xgrammar()
@@ -136,20 +139,17 @@ class GrammarCompilers:
             return compiler.compile_grammar(spec.source)
         except (RuntimeError, ValueError, TypeError) as e:  # xgrammar reports a bad schema/regex/grammar so
             what = {"json_schema": "JSON schema", "json_object": "JSON grammar"}.get(spec.kind, spec.kind)
-            raise BadRequestError(f"the {what} could not be compiled: {str(e).strip().splitlines()[0]}",
-                                  param="response_format") from e
+            raise BadRequestError(f"the {what} could not be compiled: {first_line(e)}", param="response_format") from e
 
     def _compiler(self, loaded: Any, xgr: Any) -> Any:
         with self._lock:
-            hit = self._compilers.get(id(loaded.model))
-            if hit is not None and hit[0] is loaded.model:
-                return hit[1]
-            vocab = loaded.model.get_output_embeddings().weight.shape[0]
-            info = xgr.TokenizerInfo.from_huggingface(loaded.tokenizer, vocab_size=vocab, stop_token_ids=loaded.eos_ids)
-            compiler = xgr.GrammarCompiler(info, max_threads=2)
-            self._compilers = {k: v for k, v in self._compilers.items() if v[0] is not loaded.model}
-            self._compilers[id(loaded.model)] = (loaded.model, compiler)
-            return compiler
+            if loaded.grammar_compiler is None:
+                vocab = loaded.model.get_output_embeddings().weight.shape[0]
+                info = xgr.TokenizerInfo.from_huggingface(loaded.tokenizer, vocab_size=vocab,
+                                                          stop_token_ids=loaded.eos_ids)
+                loaded.grammar_compiler = xgr.GrammarCompiler(info, max_threads=2,
+                                                              cache_limit_bytes=self.cache_limit_bytes)
+            return loaded.grammar_compiler
 
 
 class GrammarMask:
