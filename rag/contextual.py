@@ -389,7 +389,9 @@ class Contextualizer:
             budget = min(budget, int((context_length - room) * _MARGIN))
         stats.document_tokens = sum(count_tokens(t) for _, t in pages)
         timeout = config.timeout_seconds or self.params.default_timeout_seconds
-        concurrency = config.max_concurrency or self.params.default_max_concurrency
+        # a request may ask for fewer calls at once than the server allows, not for more: the engine is shared
+        concurrency = min(config.max_concurrency or self.params.default_max_concurrency,
+                          self.params.max_concurrency_limit)
         while True:
             if budget < MIN_DOCUMENT_TOKENS:
                 where = f"{context_length} tokens" if context_length else "its context length"
@@ -429,7 +431,14 @@ class Contextualizer:
         stats: ContextualizeStats,
         check: Callable[[], None] | None,
     ) -> dict[int, tuple[_Outcome, str]]:
-        """{chunk position: (outcome, context)}; raises _ContextTooLong when the engine says so."""
+        """{chunk position: (outcome, context)}; raises _ContextTooLong when the engine says so, and
+        ServiceUnavailableError when a view's first call found the engine unavailable (after its retries):
+        the file is retried later as a whole rather than every chunk waiting out its own retries.
+
+        Per view, the first call goes alone (the engine caches the shared document prefix), then at most
+        ``concurrency`` workers take the view's other chunks; ``concurrency`` calls run at once in all.
+        ``check`` runs before every call and every quarter second meanwhile, so a cancelled file stops
+        its calls in flight at once."""
         view_of: dict[int, int] = {}
         for i, view in enumerate(views):
             for page in view.pages:
@@ -442,26 +451,47 @@ class Contextualizer:
         gate = asyncio.Semaphore(concurrency)
         outcomes: dict[int, tuple[_Outcome, str]] = {}
 
-        async def one(position: int, system: str) -> None:
+        async def one(position: int, system: str) -> _Outcome:
             async with gate:
                 if check is not None:
                     check()
                 outcomes[position] = await self._call(model, system, user_template, chunks[position], timeout,
                                                       stats)
+            return outcomes[position][0]
 
         async def view_group(view_index: int, positions: list[int]) -> None:
             system = systems[view_index]
-            await one(positions[0], system)  # alone: the engine caches the shared prefix before the fan-out
-            if len(positions) > 1:
-                async with asyncio.TaskGroup() as group:
-                    for position in positions[1:]:
-                        group.create_task(one(position, system))
+            if await one(positions[0], system) is _Outcome.UNAVAILABLE:
+                raise ServiceUnavailableError(
+                    f"contextual chunking: model '{model}' is unavailable ({stats.errors[-1]}); the file is retried later"
+                )
+            rest = iter(positions[1:])  # shared by the workers: each position is taken once
 
-        try:
+            async def worker() -> None:
+                for position in rest:
+                    await one(position, system)
+
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(concurrency, len(positions) - 1)):
+                    group.create_task(worker())
+
+        async def all_views() -> None:
             async with asyncio.TaskGroup() as group:
                 for view_index, positions in enumerate(groups):
                     if positions:
                         group.create_task(view_group(view_index, positions))
+
+        async def watch(work: asyncio.Task) -> None:
+            assert check is not None
+            while not work.done():
+                check()
+                await asyncio.wait({work}, timeout=0.25)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                work = group.create_task(all_views())
+                if check is not None:
+                    group.create_task(watch(work))
         except BaseExceptionGroup as eg:
             raise _first(eg) from None
         return outcomes

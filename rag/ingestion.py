@@ -55,7 +55,7 @@ from vistack.rag.contextual import (
 )
 from vistack.rag.index import ChunkMetadata, Embedder, MetadataChange, StoreIndexes
 from vistack.rag.passages import bbox_text, encode_passages
-from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
+from vistack.rag.readers import MUPDF_LOCK, DocumentError, ExtractedPage, ExtractOptions, extract_pages
 from vistack.rag.records import FileRecord, Records, StoreRecord
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ CHUNK_SYSTEM_KEYS = frozenset(
     {"file_id", "filename", "page", "page_image_file_id", "text_layer", "chunk_type", "chunk_index", "bbox",
      "page_size", "passage_boxes", "document_id", CONTEXT_KEY}
 )
-_MUPDF_LOCK = threading.Lock()
 _PAGES_AHEAD = 4
 """Extracted pages (with their PNGs) waiting for the event loop: bounds memory, whatever the file's size."""
 _BATCHES_IN_FLIGHT = 2
@@ -246,12 +245,12 @@ class Ingestor:
                         if cancelled.is_set():
                             put(IngestionCancelled())
                             return
-                        with _MUPDF_LOCK:  # MuPDF must not run on two threads at once
+                        with MUPDF_LOCK:  # MuPDF must not run on two threads at once
                             page = next(pages, _END)
                         if not put(page) or page is _END:
                             return
                 finally:
-                    with _MUPDF_LOCK:
+                    with MUPDF_LOCK:
                         pages.close()  # closes the document now, on this thread
             except BaseException as e:  # noqa: BLE001 - every failure goes to the consumer, which raises it
                 put(e)
@@ -319,7 +318,10 @@ class Ingestor:
                     if cancelled.is_set():
                         raise IngestionCancelled()
 
-                await self.contextualizer().contextualize(contextual, document, pending, check)
+                # an image-only page's chunk is a placeholder naming the page, not text to situate
+                texts = [c for c in pending if c.metadata.get("chunk_type") != "image"]
+                if texts:
+                    await self.contextualizer().contextualize(contextual, document, texts, check)
                 chunks, size = list(pending), self.settings.embedding_batch_size
                 pending.clear()
                 for start in range(0, len(chunks), size):

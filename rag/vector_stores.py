@@ -130,11 +130,27 @@ class VectorStoreService:
                 except Exception as e:  # noqa: BLE001 - a backend down now: still invisible, tried at next start
                     log.warning("could not finish detaching %s: %s", rec.object.id, e)
         for rec, _owner in await self.records.all_files():
-            if rec.detaching:
+            if rec.detaching or rec.object.status != "in_progress":
                 continue
-            if rec.object.status == "in_progress":
-                log.info("resuming ingestion of %s into %s", rec.object.id, rec.object.vector_store_id)
-                self._enqueue(rec.object.vector_store_id, rec.object.id)
+            if rec.duplicate_of is not None:  # a copy is never ingested itself: its original's outcome is its own
+                await self._resume_copy(rec)
+                continue
+            log.info("resuming ingestion of %s into %s", rec.object.id, rec.object.vector_store_id)
+            self._enqueue(rec.object.vector_store_id, rec.object.id)
+
+    async def _resume_copy(self, copy: FileRecord) -> None:
+        """An in-progress copy at start: its original, still ingesting, settles it when it ends; one that
+        ended without settling it (a crash in between) settles it now; with no original left, it becomes one."""
+        store_id = copy.object.vector_store_id
+        original = await self.records.get_file(store_id, copy.duplicate_of or "")
+        if original is not None and original.object.status == "in_progress":
+            return
+        if original is not None:
+            await self._settle_copies(store_id, original.object.id, original)
+            return
+        copy.duplicate_of = None
+        await self.records.put_file(copy, SYSTEM)
+        self._enqueue(store_id, copy.object.id)
 
     async def stop(self) -> None:
         for flag in self._cancel_flags.values():
@@ -312,10 +328,10 @@ class VectorStoreService:
         async with self._ownership_lock(store_id):  # the original found here must not be leaving meanwhile
             obj = await self._attach_file(record, req, owner, batch_id, unknown_fails)
         if not wait or obj.status != "in_progress":
-            return obj
+            return self._live(obj)
         await self._wait_settled(store_id, [req.file_id])
         current = await self.records.get_file(store_id, req.file_id)
-        return current.object if current is not None else obj
+        return self._live(current.object if current is not None else obj)
 
     async def _wait_settled(self, store_id: str, file_ids: list[str]) -> None:
         """Wait until none of ``file_ids`` is ``in_progress`` in the store, at most ``attach_wait_s``."""
@@ -365,6 +381,7 @@ class VectorStoreService:
                 and f.object.status in ("completed", "in_progress")
                 and f.duplicate_of is None
                 and f.object.chunking_strategy == strategy  # other chunks, other content: not a copy
+                and not self._cancelling(store_id, f.object.id)  # being cancelled: it will not complete
             ),
             None,
         )
@@ -534,8 +551,11 @@ class VectorStoreService:
     # ----- batches ------------------------------------------------------------------------------
 
     async def create_batch(self, store_id: str, req: CreateFileBatchRequest, owner: Principal) -> FileBatchObject:
-        await self._store(store_id, owner, Action.update)
-        check_chunking_strategy(req.chunking_strategy, self.inference, self.settings.contextual_retrieval_params)
+        store = await self._store(store_id, owner, Action.update)
+        # checked before the batch is saved (the store's own strategy too): no batch left half attached
+        check_chunking_strategy(
+            req.chunking_strategy or store.chunking_strategy, self.inference, self.settings.contextual_retrieval_params
+        )
         batch = BatchRecord(
             id=f"vsfb_{uuid.uuid4().hex}",
             vector_store_id=store_id,
@@ -600,6 +620,11 @@ class VectorStoreService:
                 await self.ingestor.cleanup(store, rec)
                 rec.object.status = "cancelled"
                 await self.records.put_file(rec, owner)
+        async with self._ownership_lock(store_id):  # copies attached meanwhile are listed too
+            for file_id in running:
+                rec = await self.records.get_file(store_id, file_id)
+                if rec is not None and rec.object.status == "cancelled" and rec.duplicate_of is None:
+                    await self._settle_copies(store_id, file_id, rec)
         return await self.get_batch(store_id, batch_id, owner)
 
     # ----- search -------------------------------------------------------------------------------
@@ -688,6 +713,10 @@ class VectorStoreService:
     def _lock_for(self, store_id: str, file_id: str) -> asyncio.Lock:
         return self._record_locks.setdefault(f"{store_id}/{file_id}", asyncio.Lock())
 
+    def _cancelling(self, store_id: str, file_id: str) -> bool:
+        flag = self._cancel_flags.get((store_id, file_id))
+        return flag is not None and flag.is_set()
+
     def _ownership_lock(self, store_id: str) -> asyncio.Lock:
         """Held while deciding or changing which file owns a store's deduplicated content."""
         return self._ownership_locks.setdefault(store_id, asyncio.Lock())
@@ -713,7 +742,8 @@ class VectorStoreService:
             return
         found = await self.records.get_store(store_id)
         rec = await self.records.get_file(store_id, file_id)
-        if found is None or found[0].deleting or rec is None or rec.object.status != "in_progress":
+        if (found is None or found[0].deleting or rec is None or rec.object.status != "in_progress"
+                or rec.duplicate_of is not None):  # a copy takes its original's outcome, never its own run
             return
         store, owner = found[0], found[1].owner_principal  # the work is done as (and stored for) the store's owner
         set_principal(owner)  # this worker task's context: lookups during ingestion act as the store's owner
@@ -770,7 +800,15 @@ class VectorStoreService:
 
     async def _settle_copies(self, store_id: str, file_id: str, original: FileRecord) -> None:
         """Copies attached while their original was ingesting end as it did (completed, or failed with its
-        error): a copy of a broken file must not look searchable."""
+        error): a copy of a broken file must not look searchable. A cancelled original hands its content
+        to its oldest in-progress copy, which is then ingested as an original (the copies were not cancelled)."""
+        if original.object.status == "cancelled":
+            heirs = [f.object.id for f in await self.records.list_files(store_id)
+                     if f.duplicate_of == file_id and f.object.status == "in_progress"]
+            found = await self.records.get_store(store_id)
+            if heirs and found is not None:
+                await self._hand_over(found[0], original, heirs, SYSTEM)
+            return
         for copy in await self.records.list_files(store_id):
             if copy.duplicate_of == file_id and copy.object.status == "in_progress":
                 copy.object.status = original.object.status

@@ -69,6 +69,10 @@ class ContextualRetrievalParams(_Strict):
     )
     default_timeout_seconds: int = Field(default=120, ge=10, description="per context call")
     default_max_concurrency: int = Field(default=3, ge=1, description="context calls at once, per file")
+    max_concurrency_limit: int = Field(
+        default=16, ge=1, description="the most context calls at once per file that a request's max_concurrency "
+        "may ask for (more is lowered to this): the inference engine is shared",
+    )
     max_document_tokens: int = Field(
         default=100_000, ge=1000,
         description="the most of a document put in a context prompt; a longer document (or one longer than the "

@@ -19,6 +19,8 @@ lines -> blocks with boxes, in reading order), ``tables`` (PDF tables as
 markdown) and ``ocr`` (MuPDF's Tesseract, for pages without a text layer).
 """
 
+import threading
+
 from .detect import detect_kind
 from .dispatch import extract_pages, open_document
 from .errors import (
@@ -44,7 +46,11 @@ from .model import (
 )
 from .ocr import ocr_available
 
+MUPDF_LOCK = threading.Lock()
+"""One per process, around every step of a PDF's page generator: PyMuPDF must not run on two threads at once."""
+
 __all__ = [
+    "MUPDF_LOCK",
     "DEFAULT_DPI",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "DEFAULT_MAX_PAGES",

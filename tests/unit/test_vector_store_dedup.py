@@ -14,7 +14,7 @@ import pytest
 
 from vistack.api import Api, NotFoundError
 from vistack.api.files import FilePurpose
-from vistack.api.vector_stores import AttachFileRequest, CreateVectorStoreRequest, SearchRequest
+from vistack.api.vector_stores import AttachFileRequest, CreateFileBatchRequest, CreateVectorStoreRequest, SearchRequest
 from vistack.config import StackConfig
 from vistack.rag.records import FileRecord, Records
 from vistack.rag.vector_stores import VectorStoreService
@@ -51,14 +51,15 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     await stack.stop()
 
 
-def new_service(stack: Stack, state_dir: Path) -> VectorStoreService:
+def new_service(stack: Stack, state_dir: Path, workers: int = 1) -> VectorStoreService:
     assert stack.files is not None and stack.inference is not None
     return VectorStoreService(
         records=Records(MetadataStore(state_dir / "records.sqlite3")),
         files=stack.files,
         vector_io=stack.by_api(Api.vector_io),  # type: ignore[arg-type]
         inference=stack.inference,
-        settings=stack.config.vector_stores.model_copy(update={"page_image_dpi": 72, "attach_wait_s": 0}),
+        settings=stack.config.vector_stores.model_copy(
+            update={"page_image_dpi": 72, "attach_wait_s": 0, "ingestion_workers": workers}),
         state_dir=state_dir,
     )
 
@@ -207,6 +208,58 @@ async def test_an_original_still_ingesting_is_replaced_by_ingesting_the_heir(sta
         await service.wait_idle()
         heir = await record(service, store, copy)
         assert heir.object.status == "completed" and heir.chunk_count and heir.page_image_file_ids
+        chunks = await chunks_of(service, store)
+        assert chunks and {(c.metadata["file_id"], c.metadata["dept"]) for c in chunks} == {(copy, "legal")}
+    finally:
+        await service.stop()
+        service.records.db.close()
+
+
+@pytest.mark.anyio
+async def test_a_copy_left_in_progress_by_a_restart_is_never_ingested_itself(stack, tmp_path) -> None:
+    """After a restart the copy waits for its original (two workers would otherwise ingest both: the content
+    twice in search, and the copy's chunks orphaned when it is detached)."""
+    first = new_service(stack, tmp_path)  # no workers: both stay in_progress, as a crash would leave them
+    store = await new_store(first)
+    original = (await attach(first, store, await upload(stack, "invoice.pdf"))).object.id
+    copy = (await attach(first, store, await upload(stack, "copy.pdf"))).object.id
+    assert (await record(first, store, copy)).object.status == "in_progress"
+    first.records.db.close()
+
+    service = new_service(stack, tmp_path, workers=2)
+    try:
+        await service.start()
+        await service.wait_idle()
+        assert (await record(service, store, original)).object.status == "completed"
+        assert (await record(service, store, copy)).object.status == "completed"
+        assert await chunks_of(service, store, file_id=original) and not await chunks_of(service, store, file_id=copy)
+        hits = await search(service, store, "hybrid")
+        assert hits and len({(h.file_id, h.content[0].text) for h in hits}) == len(hits)
+    finally:
+        await service.stop()
+        service.records.db.close()
+
+
+@pytest.mark.anyio
+async def test_cancelling_an_original_hands_its_copies_a_fresh_ingestion(stack, tmp_path) -> None:
+    """A copy outside the cancelled batch was not cancelled: it becomes the original and is ingested."""
+    service = new_service(stack, tmp_path)  # no workers yet: the original is still in_progress when cancelled
+    try:
+        store = await new_store(service)
+        original = await upload(stack, "invoice.pdf")
+        batch = await service.create_batch(store, CreateFileBatchRequest(file_ids=[original]), OWNER)
+        copy = (await attach(service, store, await upload(stack, "copy.pdf"), dept="legal")).object.id
+        assert (await record(service, store, copy)).duplicate_of == original
+
+        await service.cancel_batch(store, batch.id, OWNER)
+        assert (await record(service, store, original)).object.status == "cancelled"
+        heir = await record(service, store, copy)
+        assert heir.duplicate_of is None and heir.object.status == "in_progress"
+
+        await service.start()
+        await service.wait_idle()
+        heir = await record(service, store, copy)
+        assert heir.object.status == "completed" and heir.chunk_count
         chunks = await chunks_of(service, store)
         assert chunks and {(c.metadata["file_id"], c.metadata["dept"]) for c in chunks} == {(copy, "legal")}
     finally:

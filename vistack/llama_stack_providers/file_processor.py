@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,12 +44,11 @@ from vistack.api.vector_stores import VectorStoreFileObject
 from vistack.config import VectorStoresDefaults
 from vistack.rag.chunking import count_tokens, resolve_chunking
 from vistack.rag.ingestion import page_chunks
-from vistack.rag.readers import DocumentError, ExtractedPage, ExtractOptions, extract_pages
+from vistack.rag.readers import MUPDF_LOCK, DocumentError, ExtractedPage, ExtractOptions, extract_pages
 from vistack.rag.records import FileRecord
 
 log = logging.getLogger(__name__)
 
-_MUPDF_LOCK = threading.Lock()  # PyMuPDF must not run on two threads at once
 _INGESTION = VectorStoresDefaults.model_fields  # vistack's ingestion settings: same defaults and limits
 
 
@@ -201,10 +199,10 @@ def _page_chunks(record: FileRecord, page: ExtractedPage, image_id: str, max_tok
 
 
 def _next_page(pages: Iterator[ExtractedPage]) -> ExtractedPage | None:
-    with _MUPDF_LOCK:
+    with MUPDF_LOCK:
         return next(pages, None)
 
 
 def _close(pages: Iterator[ExtractedPage]) -> None:
-    with _MUPDF_LOCK, contextlib.suppress(Exception):
+    with MUPDF_LOCK, contextlib.suppress(Exception):
         pages.close()  # type: ignore[attr-defined]

@@ -115,6 +115,11 @@ class VistackLlamaGuardSafety(Safety, ShieldsProtocolPrivate):
         """Llama Stack's safety router has picked the shield and passes its ``provider_resource_id`` as ``model``."""
         shield = next((s for s in self._shields.values() if request.model in (s.provider_resource_id, s.identifier)),
                       None)
+        if shield is None:  # registered through the API in an earlier run: Llama Stack does not re-register it
+            stored = (await self.shield_store.list_shields()).data
+            kept = next((s for s in stored if request.model in (s.provider_resource_id, s.identifier)), None)
+            if kept is not None:
+                shield = await self._shield(kept.identifier)
         if shield is None:
             raise ValueError(f"no shield of this provider judges with model '{request.model}'; registered: "
                              f"{sorted(s.provider_resource_id or s.identifier for s in self._shields.values())}")
