@@ -192,6 +192,10 @@ def test_completion_logprobs_and_best_of(p, rid) -> None:
     best = complete(p, rid, n=2, best_of=4, temperature=1.0, seed=3, max_tokens=6, ignore_eos=True)
     assert [c.index for c in best.choices] == [0, 1]
     assert best.usage.completion_tokens == 24  # all four sampled choices are counted
+    # the same four samples (same seed, one batch): the two kept have the best log probability per token
+    four = complete(p, rid, n=4, temperature=1.0, seed=3, max_tokens=6, ignore_eos=True, logprobs=0).choices
+    mean = {c.text: sum(c.logprobs["token_logprobs"]) / len(c.logprobs["token_logprobs"]) for c in four}
+    assert sorted(c.text for c in best.choices) == sorted(sorted(mean, key=mean.get, reverse=True)[:2])
     for bad, needle in (({"n": 3, "best_of": 2}, "at least n"), ({"best_of": 2, "stream": True}, "stream"),
                         ({"logprobs": 21}, "between 0 and 20"), ({"max_tokens": 0}, "echo")):
         with pytest.raises(BadRequestError, match=needle):

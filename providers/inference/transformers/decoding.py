@@ -40,7 +40,7 @@ class ChoiceOutcome:
     completion_tokens: int = 0
     finish_reason: FinishReason = "stop"
     logprobs: list[TokenLogprob] = field(default_factory=list)
-    cumulative_logprob: float = 0.0  # of every generated token (best_of ranks choices by it)
+    cumulative_logprob: float = 0.0  # of every generated token (best_of ranks choices by its mean per token)
 
 
 @dataclass

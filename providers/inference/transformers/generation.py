@@ -145,20 +145,32 @@ def _generate_sync(
         timed_out = sampling.max_time is not None and time.monotonic() - started >= sampling.max_time
         return Outcome(choices=session.finish(sampling.max_new_tokens, timed_out))
     except torch.OutOfMemoryError as e:
-        empty_cache(torch)
-        raise ServiceUnavailableError(
-            f"out of memory while generating with model '{slot.resource_id}' ({first_line(e)}); "
-            "send a smaller image, fewer max_tokens or a smaller n, or use quantization: 4bit.",
-            code="out_of_memory",
-        ) from e
+        raise _out_of_memory(slot, "generating", "send a smaller image, fewer max_tokens or a smaller n", e) from e
+
+
+def _out_of_memory(slot: Slot, doing: str, fix: str, e: BaseException) -> ServiceUnavailableError:
+    """A 503 the client can act on (the memory is given back first), not a 500."""
+    import torch
+
+    empty_cache(torch)
+    return ServiceUnavailableError(
+        f"out of memory while {doing} with model '{slot.resource_id}' ({first_line(e)}); {fix}, "
+        "or use quantization: 4bit.",
+        code="out_of_memory",
+    )
 
 
 async def score_prompts(slot: Slot, loaded: Loaded, prepared: Prepared, top_n: int) -> list[list[TokenLogprob]]:
     """Each prompt's token logprobs (``echo`` with ``logprobs``), computed on the model's worker."""
 
     def run() -> list[list[TokenLogprob]]:
+        import torch
+
         inputs = {k: v.to(loaded.device) for k, v in prepared.inputs.items() if k in ("input_ids", "attention_mask")}
-        return prompt_logprobs(loaded.model, inputs, prepared.added_tokens, top_n, _token_text(loaded))
+        try:
+            return prompt_logprobs(loaded.model, inputs, prepared.added_tokens, top_n, _token_text(loaded))
+        except torch.OutOfMemoryError as e:
+            raise _out_of_memory(slot, "scoring the prompt", "send shorter or fewer prompts", e) from e
 
     return await asyncio.wrap_future(slot.submit(run))
 

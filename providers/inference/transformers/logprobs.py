@@ -1,8 +1,10 @@
 """Token log-probabilities: recorded during ``generate`` and shaped as OpenAI's chat and completions want them.
 
-The recorder is a logits processor placed before the sampling warpers (temperature, top-k/p) and before
-any grammar mask, so the numbers are the model's own distribution for the step — what vLLM reports by
-default (``raw_logprobs``) — not the distribution sampling drew from.
+The recorder is the first of our logits processors: before logit_bias, the OpenAI penalties, any grammar
+mask and the sampling warpers (temperature, top-k/p), so the numbers are the model's own distribution for
+the step, as vLLM reports by default (``raw_logprobs``), not the one sampling drew from. One difference:
+the processors transformers builds from the generation config run before ours, so ``repetition_penalty``
+and ``min_tokens`` (or ``ignore_eos``, which keeps the end of turn out) do show in the numbers.
 """
 
 from __future__ import annotations
@@ -65,14 +67,26 @@ class TokenText:
 
 def token_logprob(step_logprobs: Any, token_id: int, top_n: int, text_of: TokenText) -> TokenLogprob:
     """The chosen token's entry for one row of a step, with ``top_n`` alternatives."""
-    text, raw = text_of(token_id)
-    entry = TokenLogprob(token=text, logprob=_finite(float(step_logprobs[token_id])), bytes=raw)
+    top_values: list[float] = []
+    top_ids: list[int] = []
     if top_n:
         values, ids = step_logprobs.topk(top_n)
-        for value, tid in zip(values.tolist(), ids.tolist(), strict=True):
-            t, b = text_of(tid)
-            entry.top.append(TopToken(token=t, logprob=_finite(value), bytes=b))
+        top_values, top_ids = values.tolist(), ids.tolist()
+    return _entry(token_id, float(step_logprobs[token_id]), top_values, top_ids, text_of)
+
+
+def _entry(token_id: int, logprob: float, top_values: list[float], top_ids: list[int],
+           text_of: TokenText) -> TokenLogprob:
+    text, raw = text_of(token_id)
+    entry = TokenLogprob(token=text, logprob=_finite(logprob), bytes=raw)
+    for value, tid in zip(top_values, top_ids, strict=True):
+        t, b = text_of(tid)
+        entry.top.append(TopToken(token=t, logprob=_finite(value), bytes=b))
     return entry
+
+
+_SCORE_CHUNK = 512
+"""Prompt positions normalised at once when scoring a prompt: bounds the float32 copy at 512 vocabulary rows."""
 
 
 def prompt_logprobs(model: Any, inputs: dict[str, Any], skip: list[int], top_n: int,
@@ -81,25 +95,35 @@ def prompt_logprobs(model: Any, inputs: dict[str, Any], skip: list[int], top_n: 
 
     ``inputs`` is the left-padded batch; ``skip[b]`` leading tokens of prompt ``b`` (a BOS the tokenizer
     added) are context, not part of the echoed text. A prompt's very first token has no logprob.
-    One forward pass; rows are normalised one position at a time so memory stays at one vocabulary row.
+    One forward pass per prompt (its logits are one prompt's, not the batch's), normalised
+    ``_SCORE_CHUNK`` positions at a time with one transfer to the host per chunk.
     """
     import torch
 
-    with torch.inference_mode():
-        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
     out = []
     width = inputs["input_ids"].shape[1]
     for b, mask in enumerate(inputs["attention_mask"].tolist()):
         start = width - sum(mask)
-        ids = inputs["input_ids"][b, start:].tolist()
-        entries = []
-        for j in range(skip[b], len(ids)):
-            if j == 0:
-                text, raw = text_of(ids[0])
-                entries.append(TokenLogprob(token=text, logprob=None, bytes=raw))
-                continue
-            step = torch.log_softmax(logits[b, start + j - 1].float(), dim=-1)
-            entries.append(token_logprob(step, ids[j], top_n, text_of))
+        row = inputs["input_ids"][b : b + 1, start:]
+        ids = row[0].tolist()
+        entries: list[TokenLogprob] = []
+        first = max(skip[b], 1)  # position j is scored by the logits at j - 1
+        if skip[b] == 0 and ids:
+            text, raw = text_of(ids[0])
+            entries.append(TokenLogprob(token=text, logprob=None, bytes=raw))
+        if first < len(ids):
+            with torch.inference_mode():
+                logits = model(input_ids=row, attention_mask=torch.ones_like(row)).logits[0]
+                for lo in range(first, len(ids), _SCORE_CHUNK):
+                    hi = min(lo + _SCORE_CHUNK, len(ids))
+                    step = torch.log_softmax(logits[lo - 1 : hi - 1].float(), dim=-1)
+                    chosen = step.gather(1, row[0, lo:hi].unsqueeze(1)).squeeze(1).tolist()
+                    tops = step.topk(top_n) if top_n else None
+                    top_values = tops.values.tolist() if tops is not None else [[] for _ in chosen]
+                    top_ids = tops.indices.tolist() if tops is not None else [[] for _ in chosen]
+                    entries.extend(map(functools.partial(_entry, text_of=text_of), ids[lo:hi], chosen, top_values,
+                                       top_ids))
+            del logits
         out.append(entries)
     return out
 

@@ -27,7 +27,7 @@ from vistack.api.inference import (
 )
 
 from .config import PROVIDER_TYPE, TransformersInferenceConfig
-from .decoding import LogprobRequest
+from .decoding import ChoiceOutcome, LogprobRequest
 from .generation import Decoding, Outcome, generate, score_prompts, stream_pieces
 from .loading import Loaded, ModelLoader
 from .prompting import Prepared, PromptBuilder, prepare_completion
@@ -167,7 +167,8 @@ class TransformersInferenceProvider(InferenceProvider):
         return chat_response(request, outcome, prepared.prompt_tokens, tools, wants_logprobs)
 
     async def completion(self, request: CompletionRequest) -> Completion | AsyncIterator[Completion]:
-        """Raw-prompt completion; ``best_of`` samples that many and returns the ``n`` most likely (not streamed)."""
+        """Raw-prompt completion; ``best_of`` samples that many and returns the ``n`` with the highest log
+        probability per token (OpenAI's definition: a total would favour whatever ended first); not streamed."""
         slot = self._slot(request.model)
         n = self._choices(request.n)
         best_of = self._choices(request.best_of, "best_of") if request.best_of is not None else n
@@ -206,9 +207,9 @@ class TransformersInferenceProvider(InferenceProvider):
             start = functools.partial(stream_pieces, slot, loaded, prepared, sampling, decoding)
             return stream_completion(start, request, prepared.prompt_tokens, echoes, n, top is not None, scored)
         outcome = await generate(slot, loaded, prepared, sampling, decoding)
-        if best_of > n:  # each prompt's n most likely of its best_of; usage counts every sampled token (as OpenAI)
+        if best_of > n:  # each prompt's n best of its best_of; usage counts every sampled token (as OpenAI)
             groups = [outcome.choices[i : i + best_of] for i in range(0, len(outcome.choices), best_of)]
-            best = [c for g in groups for c in sorted(g, key=lambda c: c.cumulative_logprob, reverse=True)[:n]]
+            best = [c for g in groups for c in sorted(g, key=_per_token_logprob, reverse=True)[:n]]
             outcome = Outcome(choices=best, sampled_tokens=outcome.completion_tokens)
         return completion_response(request, outcome, prepared.prompt_tokens, echoes, n, top is not None, scored)
 
@@ -257,3 +258,7 @@ def _completion_logprobs(value: int | bool | None) -> int | None:
     if not 0 <= value <= 20:
         raise BadRequestError(f"logprobs must be between 0 and 20, got {value}.", param="logprobs")
     return int(value)
+
+
+def _per_token_logprob(choice: ChoiceOutcome) -> float:
+    return choice.cumulative_logprob / max(choice.completion_tokens, 1)
