@@ -128,6 +128,7 @@ MAX_SHRINKS = 3
 """Times the document budget is cut after the engine says the prompt exceeds its context."""
 MIN_DOCUMENT_TOKENS = 64
 _HEAD_SHARE = 4  # the document's first pages get at most 1/4 of the budget
+_MIN_WINDOW = 16  # tokens of pages around the chunk, at the least
 _MARGIN = 0.9  # of a known context length left after the room for prompt, chunk and answer
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)", re.IGNORECASE)
 
@@ -256,8 +257,10 @@ def document_views(pages: Sequence[PageText], budget: int) -> list[DocumentView]
         used += sizes[head_len]
         head_len += 1
     head = parts[:head_len]
-    marker = 2 * (count_tokens(_omitted(10**6, 10**6)) + 1)
-    room = max(budget - used - marker, MIN_DOCUMENT_TOKENS)
+    marker = 2 * (count_tokens(_omitted(10**6 - 1, 10**6)) + 1)  # the longer, range form, before and after
+    if budget - used - marker < MIN_DOCUMENT_TOKENS // 2:  # a small budget: the window matters more than the head
+        head_len, used = 0, 0
+    room = max(budget - used - marker, _MIN_WINDOW)
     windows: list[list[tuple[int, str]]] = []
     filled = 0
     for (number, text), size in zip(parts[head_len:], sizes[head_len:], strict=True):
@@ -382,12 +385,14 @@ class Contextualizer:
             return stats
         context_length = _context_length(self.inference.resolve(model, ModelType.llm).model.metadata)
         system_template, user_template = _split_prompt(config.context_prompt)
-        largest = max(count_tokens(c.text) for c in chunks)
+        # token counting and view building are pure Python over the whole document (seconds for thousands of
+        # pages): done on a thread, so the server's event loop keeps serving meanwhile
+        largest = await asyncio.to_thread(lambda: max(count_tokens(c.text) for c in chunks))
         room = count_tokens(system_template) + count_tokens(user_template) + largest + ANSWER_TOKENS + 16
         budget = self.params.max_document_tokens
         if context_length:
             budget = min(budget, int((context_length - room) * _MARGIN))
-        stats.document_tokens = sum(count_tokens(t) for _, t in pages)
+        stats.document_tokens = await asyncio.to_thread(lambda: sum(count_tokens(t) for _, t in pages))
         timeout = config.timeout_seconds or self.params.default_timeout_seconds
         # a request may ask for fewer calls at once than the server allows, not for more: the engine is shared
         concurrency = min(config.max_concurrency or self.params.default_max_concurrency,
@@ -400,7 +405,7 @@ class Contextualizer:
                     f"{MIN_DOCUMENT_TOKENS} tokens next to a chunk of ~{largest} tokens ({where}); use a model with a "
                     "longer context or a smaller max_chunk_size_tokens"
                 )
-            views = document_views(pages, budget)
+            views = await asyncio.to_thread(document_views, pages, budget)
             stats.budget, stats.views = budget, len(views)
             try:
                 outcomes = await self._run(model, views, chunks, system_template, user_template, timeout,

@@ -488,6 +488,14 @@ def test_a_long_document_becomes_head_plus_window_views_within_budget() -> None:
     assert view_of[14] == view_of[13]
 
 
+@pytest.mark.parametrize("budget", [64, 80, 100, 120, 300, 1000])
+def test_views_stay_within_small_budgets_too(budget: int) -> None:
+    """Markers are reserved in their longer (range) form, and a head that leaves no room is dropped."""
+    for pages in (long_document(30), long_document(200, words=5), long_document(200, words=1)):
+        for view in document_views(pages, budget):
+            assert count_tokens(view.text) <= budget, (budget, view.pages)
+
+
 def test_a_page_bigger_than_the_budget_is_cut() -> None:
     pages = [(1, "intro " * 50), (2, "huge " * 5000), (3, "end " * 50)]
     views = document_views(pages, 1000)
