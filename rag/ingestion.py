@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vistack.access import Principal
 from vistack.api import ServiceUnavailableError
@@ -137,18 +137,6 @@ class Ingestor:
             raise ContextualizationError("contextual chunking needs an inference router; this ingestor has none")
         return Contextualizer(self.inference, self.settings.contextual_retrieval_params)
 
-    def options(self) -> ExtractOptions:
-        s = self.settings
-        return ExtractOptions(
-            dpi=s.page_image_dpi,
-            max_pages=s.max_pages,
-            max_page_pixels=s.max_page_pixels,
-            max_image_pixels=s.max_image_pixels,
-            ocr=s.ocr,
-            ocr_language=s.ocr_language,
-            max_content_bytes=s.max_page_content_bytes,
-        )
-
     async def cleanup(self, store: StoreRecord, rec: FileRecord) -> None:
         """Remove what an earlier (partial) run or the file itself left: its chunks and page images.
 
@@ -220,7 +208,7 @@ class Ingestor:
 
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue(maxsize=_PAGES_AHEAD)
-        options = self.options()
+        options = extract_options(self.settings)
 
         stop = threading.Event()
 
@@ -307,7 +295,7 @@ class Ingestor:
                         file_id=image_id,
                     )
                     result.page_image_file_ids.append(image_id)
-                pending.extend(page_chunks(rec, page, image_id, attributes, max_tokens, overlap))
+                pending.extend(page_chunks(file_id, rec.filename, page, image_id, attributes, max_tokens, overlap))
                 if contextual is not None:
                     document.append((page.number, page_text(page.blocks)))
                 elif len(pending) >= self.settings.embedding_batch_size:
@@ -359,8 +347,33 @@ class Ingestor:
                     raise RuntimeError("page extraction stopped unexpectedly") from None
 
 
+class _ReadingSettings(Protocol):
+    page_image_dpi: int
+    max_pages: int
+    max_page_pixels: int
+    max_image_pixels: int
+    max_page_content_bytes: int
+    ocr: bool
+    ocr_language: str
+
+
+def extract_options(settings: _ReadingSettings, render_images: bool = True) -> ExtractOptions:
+    """How pages are read, from the ``vector_stores`` settings (or the Llama Stack file processor's copy of them)."""
+    return ExtractOptions(
+        dpi=settings.page_image_dpi,
+        max_pages=settings.max_pages,
+        max_page_pixels=settings.max_page_pixels,
+        max_image_pixels=settings.max_image_pixels,
+        ocr=settings.ocr,
+        ocr_language=settings.ocr_language,
+        max_content_bytes=settings.max_page_content_bytes,
+        render_images=render_images,
+    )
+
+
 def page_chunks(
-    rec: FileRecord,
+    file_id: str,
+    filename: str,
     page: ExtractedPage,
     image_id: str,
     attributes: dict,
@@ -368,11 +381,10 @@ def page_chunks(
     overlap: int,
 ) -> list[StoredChunk]:
     """One page's chunks with the metadata every stored chunk carries (file, page, bbox, page image, type)."""
-    file_id = rec.object.id
     base = {
         **{k: v for k, v in attributes.items() if k != CONTEXT_KEY},  # set by contextual chunking only
         "file_id": file_id,
-        "filename": rec.filename,
+        "filename": filename,
         "page": page.number,
         "page_image_file_id": image_id,
         "text_layer": "yes" if page.has_text_layer else ("ocr" if page.ocr_used else "none"),
@@ -386,7 +398,7 @@ def page_chunks(
         return [
             StoredChunk(
                 id=f"{file_id}:p{page.number}:c0",
-                text=f"{rec.filename} page {page.number}: image-only page without a text layer",
+                text=f"{filename} page {page.number}: image-only page without a text layer",
                 metadata={
                     **base,
                     "chunk_type": "image",

@@ -335,15 +335,18 @@ class VectorStoreService:
 
     async def _wait_settled(self, store_id: str, file_ids: list[str]) -> None:
         """Wait until none of ``file_ids`` is ``in_progress`` in the store, at most ``attach_wait_s``."""
+        if self.settings.attach_wait_s <= 0:
+            return
         deadline = time.monotonic() + self.settings.attach_wait_s
-        pending = list(file_ids)
+        pending = set(file_ids)
         while pending:
-            still = []
-            for file_id in pending:
-                rec = await self.records.get_file(store_id, file_id)
-                if rec is not None and rec.object.status == "in_progress":
-                    still.append(file_id)
-            pending = still
+            if len(pending) == 1:
+                rec = await self.records.get_file(store_id, next(iter(pending)))
+                in_progress = {rec.object.id} if rec is not None and rec.object.status == "in_progress" else set()
+            else:  # one read of the store's files, not one per file (batches hold up to 2,000)
+                in_progress = {f.object.id for f in await self.records.list_files(store_id)
+                               if f.object.status == "in_progress"}
+            pending &= in_progress
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
                 return

@@ -40,12 +40,10 @@ from llama_stack_api.file_processors import ProcessFileRequest, ProcessFileRespo
 from pydantic import BaseModel, ConfigDict, Field
 
 from vistack.api.protocols import StoredChunk
-from vistack.api.vector_stores import VectorStoreFileObject
 from vistack.config import VectorStoresDefaults
 from vistack.rag.chunking import count_tokens, resolve_chunking
-from vistack.rag.ingestion import page_chunks
-from vistack.rag.readers import MUPDF_LOCK, DocumentError, ExtractedPage, ExtractOptions, extract_pages
-from vistack.rag.records import FileRecord
+from vistack.rag.ingestion import extract_options, page_chunks
+from vistack.rag.readers import MUPDF_LOCK, DocumentError, ExtractedPage, extract_pages
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +64,6 @@ class VistackPdfProcessorConfig(BaseModel):
     ocr: bool = _INGESTION["ocr"]
     ocr_language: str = _INGESTION["ocr_language"]
     max_file_size_bytes: int = Field(100 * 1024 * 1024, ge=1, description="larger uploads are refused (400)")
-
-    def options(self, render_images: bool) -> ExtractOptions:
-        return ExtractOptions(
-            dpi=self.page_image_dpi,
-            max_pages=self.max_pages,
-            max_page_pixels=self.max_page_pixels,
-            max_image_pixels=self.max_image_pixels,
-            ocr=self.ocr,
-            ocr_language=self.ocr_language,
-            max_content_bytes=self.max_page_content_bytes,
-            render_images=render_images,
-        )
 
 
 async def get_provider_impl(config: VistackPdfProcessorConfig, deps: dict[Api, Any]) -> VistackPdfFileProcessor:
@@ -105,13 +91,8 @@ class VistackPdfFileProcessor:
             max_tokens, overlap = resolve_chunking(request.chunking_strategy)
         except ValueError as e:
             raise ValueError(f"chunking_strategy: {e}") from None
-        record = FileRecord(
-            object=VectorStoreFileObject(id=document_id, chunking_strategy={"type": "auto"}, created_at=0,
-                                         status="in_progress", vector_store_id=""),
-            filename=filename,
-        )
         render = self.config.page_images and self.files_api is not None
-        pages = extract_pages(data, filename, self.config.options(render))
+        pages = extract_pages(data, filename, extract_options(self.config, render))
         chunks: list[Chunk] = []
         image_ids: list[str] = []
         page_count = ocr_pages = 0
@@ -122,7 +103,7 @@ class VistackPdfFileProcessor:
                 image_id = await self._store_page_image(filename, page) if page.image_png and render else ""
                 if image_id:
                     image_ids.append(image_id)
-                for stored in _page_chunks(record, page, image_id, max_tokens, overlap):
+                for stored in page_chunks(document_id, filename, page, image_id, {}, max_tokens, overlap):
                     chunks.append(self._chunk(stored, document_id, filename, request.file_id is not None))
         except DocumentError as e:
             await self._delete(image_ids)
@@ -190,12 +171,6 @@ class VistackPdfFileProcessor:
                                          created_timestamp=int(time.time()), chunk_tokenizer="vistack.count_tokens",
                                          content_token_count=count_tokens(stored.text)),
         )
-
-
-def _page_chunks(record: FileRecord, page: ExtractedPage, image_id: str, max_tokens: int,
-                 overlap: int) -> list[StoredChunk]:
-    """vistack's chunks of one page with their metadata, exactly as its own ingestion stores them."""
-    return page_chunks(record, page, image_id, {}, max_tokens, overlap)
 
 
 def _next_page(pages: Iterator[ExtractedPage]) -> ExtractedPage | None:
