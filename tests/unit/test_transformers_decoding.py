@@ -344,6 +344,11 @@ def test_frequency_and_presence_penalties_count_generated_tokens_only() -> None:
     scores = RepetitionPenalties(prompt_len=2, frequency=0.5, presence=1.0)(ids, torch.zeros((1, 10)))
     assert scores[0].tolist() == [0, 0, 0, 0, 0, -2.0, 0, -1.5, 0, 0]  # 5: 2 x 0.5 + 1; 7: 0.5 + 1; prompt: 0
     assert RepetitionPenalties(5, 0.5, 1.0)(ids, torch.zeros((1, 10))).abs().sum() == 0  # nothing generated yet
+    # step by step, as generate() calls it: the counts are kept and grow by each step's token
+    stepwise = RepetitionPenalties(prompt_len=2, frequency=0.5, presence=1.0)
+    for length in range(2, 6):
+        out = stepwise(ids[:, :length], torch.zeros((1, 10)))
+    assert out[0].tolist() == scores[0].tolist()
     biased = LogitBias({3: 2.5, 9: -100.0})(ids, torch.zeros((1, 10)))
     assert biased[0, 3] == 2.5 and biased[0, 9] == -100.0 and biased.abs().sum() == 102.5
 

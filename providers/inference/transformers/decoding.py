@@ -20,7 +20,7 @@ from typing import Any
 
 from vistack.api.inference import FinishReason
 
-from .logprobs import LogprobRecorder, TokenLogprob, TokenText, token_logprob
+from .logprobs import LogprobRecorder, TokenLogprob, TokenText, step_entries
 from .stops import StopScanner
 
 
@@ -89,10 +89,15 @@ class DecodeSession:
 
     def step(self, tokens: list[int]) -> list[bool]:
         """One generation step: each unfinished sequence's new token; which sequences are done now."""
-        recorded = self.recorder.last if self.recorder is not None and self.logprobs.record else None
-        for row, token in zip(self.rows, tokens, strict=False):
-            if not row.done:
-                self._token(row, int(token), None if recorded is None else recorded[row.index])
+        active = [row for row in self.rows if not row.done]
+        entries: list[TokenLogprob | None] = [None] * len(active)
+        if active and self.recorder is not None and self.logprobs.record:
+            assert self.text_of is not None
+            indices = [row.index for row in active]
+            entries = list(step_entries(self.recorder.last[indices], [tokens[i] for i in indices], self.logprobs.top,
+                                        self.text_of))
+        for row, entry in zip(active, entries, strict=True):
+            self._token(row, int(tokens[row.index]), entry)
         return [row.done for row in self.rows]
 
     # -- stopping ------------------------------------------------------------------------------------
@@ -118,12 +123,9 @@ class DecodeSession:
 
     # -- per token -----------------------------------------------------------------------------------
 
-    def _token(self, row: _Row, token: int, step_logprobs: Any) -> None:
+    def _token(self, row: _Row, token: int, entry: TokenLogprob | None) -> None:
         row.outcome.completion_tokens += 1
-        entry = None
-        if step_logprobs is not None:
-            assert self.text_of is not None
-            entry = token_logprob(step_logprobs, token, self.logprobs.top, self.text_of)
+        if entry is not None:
             row.outcome.cumulative_logprob += entry.logprob
         if token in self.eos:  # the end of turn: not part of the text, nor of the reported tokens
             self._release(row, row.scanner.flush(), everything=True)  # what was held back for a stop string

@@ -65,14 +65,19 @@ class TokenText:
         return hit
 
 
-def token_logprob(step_logprobs: Any, token_id: int, top_n: int, text_of: TokenText) -> TokenLogprob:
-    """The chosen token's entry for one row of a step, with ``top_n`` alternatives."""
-    top_values: list[float] = []
-    top_ids: list[int] = []
+def step_entries(step_logprobs: Any, tokens: list[int], top_n: int, text_of: TokenText) -> list[TokenLogprob]:
+    """Each row's token (``tokens[row]``) with its log-probability and ``top_n`` alternatives, from one step's
+    log-softmax (rows x vocabulary): a few transfers to the host for the whole batch, not a few per row."""
+    import torch
+
+    index = torch.tensor(tokens, device=step_logprobs.device).unsqueeze(1)
+    chosen = step_logprobs.gather(1, index).squeeze(1).tolist()
+    top_values: list[list[float]] = [[] for _ in tokens]
+    top_ids: list[list[int]] = [[] for _ in tokens]
     if top_n:
         values, ids = step_logprobs.topk(top_n)
         top_values, top_ids = values.tolist(), ids.tolist()
-    return _entry(token_id, float(step_logprobs[token_id]), top_values, top_ids, text_of)
+    return [_entry(*row, text_of=text_of) for row in zip(tokens, chosen, top_values, top_ids, strict=True)]
 
 
 def _entry(token_id: int, logprob: float, top_values: list[float], top_ids: list[int],

@@ -54,14 +54,19 @@ class RepetitionPenalties:
 
     def __init__(self, prompt_len: int, frequency: float, presence: float) -> None:
         self.prompt_len, self.frequency, self.presence = prompt_len, frequency, presence
+        self.counts: Any = None  # per sequence and token: how often generated so far (kept, not recounted)
+        self.counted = 0  # generated tokens already in counts
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        generated = input_ids[:, self.prompt_len:]
-        if generated.shape[1] == 0:
-            return scores
-        counts = torch.zeros_like(scores)
-        counts.scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
-        scores -= self.frequency * counts + self.presence * (counts > 0).to(scores.dtype)
+        new = input_ids[:, self.prompt_len + self.counted:]
+        if self.counts is None:
+            if input_ids.shape[1] == self.prompt_len:
+                return scores
+            self.counts = torch.zeros_like(scores)
+        if new.shape[1]:
+            self.counts.scatter_add_(1, new, torch.ones_like(new, dtype=self.counts.dtype))
+            self.counted += new.shape[1]
+        scores -= self.frequency * self.counts + self.presence * (self.counts > 0).to(scores.dtype)
         return scores
