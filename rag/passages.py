@@ -11,6 +11,7 @@ Terms are the keyword index's (lowercase, stopwords out, Snowball-stemmed), so "
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from vistack.rag.keyword_index import tokenize
@@ -44,20 +45,34 @@ def decode_passages(value: object) -> list[Span]:
     return spans
 
 
-def best_passage(text: str, spans: Sequence[Span], question: str, answer: str = "") -> Box | None:
-    """The box of the block of ``text`` that shares the most terms with ``question`` (each distinct term 1)
-    and ``answer`` (0.5), or None when no block shares any (or there is only one block)."""
-    if len(spans) < 2:
+Blocks = tuple[tuple[frozenset[str], Box], ...]
+
+
+def passage_terms(text: str, spans: Sequence[Span]) -> Blocks:
+    """Each block's terms (the keyword index's) with its box."""
+    return tuple((frozenset(tokenize(text[start:end])), box) for start, end, box in spans)
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_blocks(text: str, passage_boxes: str) -> Blocks:
+    """A stored chunk's blocks (its own text and ``passage_boxes`` attribute), cached: tokenizing is the
+    cost of finding a passage, and the same chunks come back across searches and then in citations."""
+    return passage_terms(text, decode_passages(passage_boxes))
+
+
+def best_passage(blocks: Blocks, question: str, answer: str = "") -> Box | None:
+    """The box of the block that shares the most terms with ``question`` (each distinct term 1) and
+    ``answer`` (0.5), or None when no block shares any (or there is only one block)."""
+    if len(blocks) < 2:
         return None
     wanted = set(tokenize(question))
     echoed = set(tokenize(answer)) - wanted
-    best: tuple[float, int] = (0.0, -1)
-    for i, (start, end, _) in enumerate(spans):
-        terms = set(tokenize(text[start:end]))
+    best: tuple[float, Box | None] = (0.0, None)
+    for terms, box in blocks:
         score = len(terms & wanted) + 0.5 * len(terms & echoed)
         if score > best[0]:
-            best = (score, i)
-    return spans[best[1]][2] if best[1] >= 0 else None
+            best = (score, box)
+    return best[1]
 
 
 def own_text(text: str, attributes: Mapping[str, object]) -> str:
@@ -66,7 +81,13 @@ def own_text(text: str, attributes: Mapping[str, object]) -> str:
     return text.removeprefix(f"{context}\n\n") if isinstance(context, str) and context else text
 
 
+def chunk_blocks(text: str, attributes: Mapping[str, object]) -> Blocks:
+    """The blocks of a retrieved chunk, from its text and stored attributes (none when it has no spans)."""
+    boxes = attributes.get("passage_boxes")
+    return stored_blocks(own_text(text, attributes), boxes) if isinstance(boxes, str) and boxes else ()
+
+
 def chunk_passage_bbox(text: str, attributes: Mapping[str, object], question: str) -> str | None:
     """For a retrieved chunk (its text and stored attributes): the box of the block ``question`` points at."""
-    box = best_passage(own_text(text, attributes), decode_passages(attributes.get("passage_boxes")), question)
+    box = best_passage(chunk_blocks(text, attributes), question)
     return bbox_text(box) if box is not None else None

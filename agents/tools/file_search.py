@@ -16,7 +16,7 @@ from vistack.api import BadRequestError
 from vistack.api.responses import FileSearchResult, FileSearchTool
 from vistack.api.vector_stores import SearchRequest
 from vistack.context import current_principal
-from vistack.rag.passages import Span, bbox_text, best_passage, decode_passages, own_text
+from vistack.rag.passages import Blocks, bbox_text, best_passage, chunk_blocks
 
 if TYPE_CHECKING:
     from vistack.rag.vector_stores import VectorStoreService
@@ -37,12 +37,11 @@ class Source:
     texts: list[str] = field(default_factory=list)
     page_size: str | None = None  # "w,h" in PDF points: bbox's frame
     query: str = ""  # what found it
-    passage_text: str = ""  # the best chunk's text as chunked (no contextual prefix): what passages index
-    passages: list[Span] = field(default_factory=list)  # the best chunk's blocks, when it has several
+    blocks: Blocks = ()  # the best chunk's blocks (terms and box), when it has several
 
     def passage_bbox(self, answer: str = "") -> str | None:
         """The box of the best chunk's block that the query (and the answer) point at, else the chunk's."""
-        box = best_passage(self.passage_text, self.passages, self.query, answer)
+        box = best_passage(self.blocks, self.query, answer)
         return bbox_text(box) if box is not None else self.bbox
 
     @property
@@ -100,8 +99,7 @@ def group_by_page(hits: list[tuple[str, FileSearchResult]], query: str = "") -> 
                 page=int(page) if isinstance(page, (int, float)) else None,
                 page_image_file_id=str(image) if image else None, bbox=str(bbox) if bbox else None,
                 score=r.score, vector_store_id=store_id, page_size=str(r.attributes.get("page_size") or "") or None,
-                query=query, passages=decode_passages(r.attributes.get("passage_boxes")),
+                query=query, blocks=chunk_blocks(r.text, r.attributes),
             )
-            source.passage_text = own_text(r.text, r.attributes)
         source.texts.append(r.text)
     return list(pages.values())

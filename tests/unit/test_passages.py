@@ -6,7 +6,7 @@ from vistack.agents.citations import cite
 from vistack.agents.tools.file_search import group_by_page
 from vistack.api.responses import FileSearchResult
 from vistack.rag.chunking import chunk_page
-from vistack.rag.passages import best_passage, chunk_passage_bbox, decode_passages, encode_passages
+from vistack.rag.passages import best_passage, chunk_passage_bbox, decode_passages, encode_passages, passage_terms
 from vistack.rag.readers.model import Block, ExtractedPage
 
 HEADING = Block("Financial highlights", (72.0, 60.0, 300.0, 80.0), "text")
@@ -29,12 +29,12 @@ def test_a_chunk_of_several_blocks_records_each_blocks_span_and_box() -> None:
 
 def test_the_best_block_is_the_one_the_question_names() -> None:
     (chunk,) = chunk_page(PAGE, 200, 40)
-    assert best_passage(chunk.text, chunk.passages, "What was the revenue in 2025?") == REVENUE.bbox  # stemmed
-    assert best_passage(chunk.text, chunk.passages, "How much cash flow?") == CASH.bbox
-    assert best_passage(chunk.text, chunk.passages, "Who is the auditor?") is None  # nothing shared: the chunk's
+    blocks = passage_terms(chunk.text, chunk.passages)
+    assert best_passage(blocks, "What was the revenue in 2025?") == REVENUE.bbox  # stemmed
+    assert best_passage(blocks, "How much cash flow?") == CASH.bbox
+    assert best_passage(blocks, "Who is the auditor?") is None  # nothing shared: the chunk's
     # the cited sentence decides between blocks the question does not separate
-    assert best_passage(chunk.text, chunk.passages, "numbers for 2025",
-                        "The company kept no long-term debt.") == CASH.bbox
+    assert best_passage(blocks, "numbers for 2025", "The company kept no long-term debt.") == CASH.bbox
     assert decode_passages("garbage") == [] and decode_passages(None) == []
 
 
