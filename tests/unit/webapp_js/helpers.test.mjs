@@ -58,3 +58,25 @@ test("covers and citedChunks find the chunks a citation's boxes fall in", () => 
   assert.deepEqual(citedChunks(chunks, ["10,10,20,20", "10,70,20,80"]).map((c) => c.text), ["a", "b"]);
   assert.deepEqual(citedChunks(chunks, ["500,500,600,600"]).map((c) => c.text), ["a", "b"]);
 });
+
+test("listAll follows has_more/last_id and says when it stopped before the end", async () => {
+  const { Api } = await import("../../../vistack/server/ui/static/js/api.js");
+  const pages = (total) => ({
+    calls: 0,
+    async get(path, query) {
+      this.calls += 1;
+      const start = query.after ? Number(query.after) + 1 : 0;
+      const data = Array.from({ length: Math.min(query.limit, total - start) }, (_, i) => ({ id: String(start + i) }));
+      return { data, has_more: start + data.length < total, last_id: data.length ? data.at(-1).id : null };
+    },
+  });
+  const small = pages(250);
+  const all = await Api.prototype.listAll.call(small, "/v1/x", {}, { limit: 100, maxPages: 20 });
+  assert.deepEqual([all.length, all.truncated, small.calls], [250, false, 3]);
+  const big = pages(5000);
+  const first = await Api.prototype.listAll.call(big, "/v1/x", {}, { limit: 100, maxPages: 20 });
+  assert.deepEqual([first.length, first.truncated, big.calls], [2000, true, 20]);
+  const exact = pages(2000);
+  const whole = await Api.prototype.listAll.call(exact, "/v1/x", {}, { limit: 100, maxPages: 20 });
+  assert.deepEqual([whole.length, whole.truncated], [2000, false]);
+});

@@ -142,14 +142,22 @@ export class Api {
     yield* readSSE(response.body, signal);
   }
 
-  /** Every item of a paginated OpenAI list (bounded: `maxPages` pages of `limit`). */
+  /**
+   * Every item of a paginated OpenAI list, bounded at `maxPages` pages of `limit`; the array's `truncated`
+   * is true when the server had more (so a view can say it shows only the first ones).
+   */
   async listAll(path, query = {}, { limit = 100, maxPages = 20 } = {}) {
     const items = [];
+    items.truncated = false;
     let after;
-    for (let i = 0; i < maxPages; i += 1) {
+    for (let i = 0; ; i += 1) {
       const page = await this.get(path, { ...query, limit, after });
       items.push(...(page.data || []));
       if (!page.has_more || !page.last_id) break;
+      if (i + 1 >= maxPages) {
+        items.truncated = true;
+        break;
+      }
       after = page.last_id;
     }
     return items;

@@ -58,7 +58,8 @@ export class DocumentsView {
     if (!this.stores.items.length) {
       this.storesStatus.textContent = this.stores.loaded ? "No stores yet: create one to add documents." : "";
     } else {
-      this.storesStatus.textContent = `${this.stores.items.length} store${this.stores.items.length === 1 ? "" : "s"}`;
+      this.storesStatus.textContent = `${this.stores.items.length} store${this.stores.items.length === 1 ? "" : "s"}`
+        + (this.stores.truncated ? " (the newest; there are more)" : "");
     }
     for (const store of this.stores.items) {
       const counts = store.file_counts || {};
@@ -395,6 +396,7 @@ export class DocumentsView {
     for (const f of this.files) counts[f.status] = (counts[f.status] || 0) + 1;
     let text = `${this.files.length} file${this.files.length === 1 ? "" : "s"}: ${counts.completed} completed, `
       + `${counts.in_progress} in progress, ${counts.failed} failed`;
+    if (this.files.truncated) text += ` (the ${this.files.length} newest; the store has more)`;
     if (shown.length !== this.files.length) text += ` (${shown.length} shown)`;
     if (counts.in_progress) text += ". Checking progress…";
     this._setFilesStatus(text);

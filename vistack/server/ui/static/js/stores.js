@@ -10,6 +10,7 @@ export class Stores extends EventTarget {
     this.items = [];
     this.loaded = false;
     this.mutations = 0; // creates and removes: a list read across one of them is stale
+    this.truncated = false;
   }
 
   async refresh() {
@@ -18,6 +19,7 @@ export class Stores extends EventTarget {
     // a create or remove finished while this list was read: it is older than what we show, so read again
     if (seen !== this.mutations) return this.refresh();
     this.items = items;
+    this.truncated = items.truncated; // more stores than one listing reads
     this.loaded = true;
     this._changed();
     return this.items;
