@@ -51,6 +51,8 @@ from typing import Any
 
 import httpx
 
+from vistack.testing.server import free_port, log_tail, stop_process, wait_healthy
+
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE_DIR = (REPO / ".." / "shared" / "conformance").resolve()
 PASSED, FAILED, ERROR, SKIPPED, XFAILED = "passed", "failed", "error", "skipped", "xfailed"
@@ -329,8 +331,6 @@ class ReferenceServer:
     """``llama stack run`` (harness venv) on a fake engine; both subprocesses stopped by their PIDs."""
 
     def __init__(self, workdir: Path, root: Path, startup_timeout_s: float = 180.0) -> None:
-        from vistack.testing.server import free_port
-
         self.workdir, self.root, self.timeout = workdir, root, startup_timeout_s
         self.engine_port, self.port = free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -358,35 +358,17 @@ class ReferenceServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen([str(llama), "stack", "run", str(config), "--port", str(self.port)],
                                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"llama stack run exited with {self.proc.returncode}:\n{self._tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/v1/health", timeout=2.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"reference server not healthy after {self.timeout}s:\n{self._tail()}")
-
-    def _tail(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-6000:]
-        except OSError:
-            return ""
+            wait_healthy(self.proc, self.base_url, self.timeout, "reference server (llama stack run)",
+                         lambda: log_tail(self.log_path, 6000), poll_s=0.5)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         for proc in (self.proc, self.engine):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=15)
+            stop_process(proc, timeout_s=15)
 
 
 # --------------------------------------------------------------------------- results

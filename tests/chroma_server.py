@@ -26,6 +26,8 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
+from vistack.testing.server import stop_process
+
 __all__ = ["ChromaServer", "chroma_executable", "free_port"]
 
 
@@ -115,14 +117,7 @@ class ChromaServer:
         )
 
     def stop(self) -> None:
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            proc.terminate()  # by PID, this process only
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(self.process, timeout_s=10)  # by PID, this process only
         if self._log is not None:
             self._log.close()
             self._log = None

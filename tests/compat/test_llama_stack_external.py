@@ -17,15 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
+
+from vistack.testing.server import free_port, log_tail, stop_process, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -80,12 +78,6 @@ def ls_venv() -> Path:
     return venv
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tiktoken_cache(venv: Path, where: Path) -> Path:
     """A TIKTOKEN_CACHE_DIR holding cl100k_base: Llama Stack's vector_io providers load it at startup and would
     download it from openaipublic.blob.core.windows.net (unreachable here); tiktoken checks its sha256 either way."""
@@ -110,7 +102,7 @@ class LlamaStackServer:
 
     def __init__(self, venv: Path, workdir: Path, env: dict[str, str]) -> None:
         config = yaml.safe_load(RUN_YAML.read_text())
-        self.port = _free_port()
+        self.port = free_port()
         config["server"] = {**config.get("server", {}), "host": "127.0.0.1", "port": self.port}
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "run.yaml"
@@ -126,34 +118,18 @@ class LlamaStackServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          cwd=self.config_path.parent)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama stack run exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/v1/health", timeout=2.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.__exit__()
-        raise TimeoutError(f"llama stack run not healthy after 300 s:\n{self.log()}")
+        try:
+            wait_healthy(self.proc, self.base_url, 300, "llama stack run", self.log, poll_s=0.5)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+        stop_process(self.proc, timeout_s=30)
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
 
 def test_vistack_providers_in_llama_stack(ls_venv, tiny_mllama_dir, tmp_path):

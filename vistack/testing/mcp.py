@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from .server import free_port
+from .server import free_port, stop_process
 
 __all__ = ["SERVER_SCRIPT", "mcp_server_stats", "run_mcp_server"]
 
@@ -54,12 +54,7 @@ def run_mcp_server(
             _wait_listening(proc, port, startup_timeout_s, log)
             yield f"http://127.0.0.1:{port}{path}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_process(proc, timeout_s=5)
 
 
 def _wait_listening(proc: subprocess.Popen, port: int, timeout_s: float, log: Any) -> None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,43 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float, what: str, log: Callable[[], str],
+                 poll_s: float = 0.2) -> None:
+    """Poll ``{base_url}/v1/health`` until it answers 200, within ``timeout_s``; the process exiting first, or
+    the time running out, raises with ``what`` and the end of its log (the caller stops what it started)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log()}")
+        try:
+            if httpx.get(f"{base_url}/v1/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll_s)
+    raise TimeoutError(f"{what} not healthy after {timeout_s:g}s:\n{log()}")
+
+
+def stop_process(proc: subprocess.Popen | None, timeout_s: float = 15.0) -> None:
+    """SIGTERM the process we started (by its PID), then SIGKILL it if it has not exited within ``timeout_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
+
+def log_tail(path: Path, chars: int = 8000) -> str:
+    """The end of a log file, for an error message; empty when it cannot be read."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
 
 
 class ServerProcess:
@@ -59,34 +97,18 @@ class ServerProcess:
              "--port", str(self.port), "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
         )
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vistack server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/v1/health", timeout=2.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"vistack server not healthy after {self.startup_timeout_s}s:\n{self.log()}")
+        try:
+            wait_healthy(self.proc, self.base_url, self.startup_timeout_s, "vistack server", self.log)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=timeout_s)
+        stop_process(self.proc, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: a crash, for resume-after-restart tests."""
