@@ -132,15 +132,7 @@ def resolve_chunking(strategy: Any = None, *, embedding_window: int = MINILM_WIN
         raise ValueError(f"unknown chunking_strategy type {kind!r}; expected 'auto', 'static' or 'contextual'")
     if static is None:
         raise ValueError("a static chunking_strategy needs a 'static' object with max_chunk_size_tokens")
-    max_tokens = _get(static, "max_chunk_size_tokens", 800)
-    overlap = _get(static, "chunk_overlap_tokens", 400)
-    if not isinstance(max_tokens, int) or not isinstance(overlap, int) or isinstance(max_tokens, bool):
-        raise ValueError("max_chunk_size_tokens and chunk_overlap_tokens must be integers")  # noqa: TRY004 - a 400
-    if not OPENAI_MIN_CHUNK_TOKENS <= max_tokens <= OPENAI_MAX_CHUNK_TOKENS:
-        raise ValueError(
-            f"max_chunk_size_tokens must be between {OPENAI_MIN_CHUNK_TOKENS} and {OPENAI_MAX_CHUNK_TOKENS}, "
-            f"got {max_tokens}"
-        )
+    max_tokens, overlap = _sizes(static, default_max=800)
     if overlap < 0 or overlap > max_tokens // 2:
         raise ValueError(
             f"chunk_overlap_tokens must be between 0 and half of max_chunk_size_tokens ({max_tokens // 2}), "
@@ -153,7 +145,16 @@ def _contextual_sizes(config: Any) -> tuple[int, int]:
     """Llama Stack's limits for ``contextual`` (its overlap may exceed half the chunk, unlike OpenAI's static)."""
     if config is None:
         raise ValueError("a contextual chunking_strategy needs a 'contextual' object")
-    max_tokens = _get(config, "max_chunk_size_tokens", 700)
+    max_tokens, overlap = _sizes(config, default_max=700)
+    if not 0 <= overlap < max_tokens:
+        raise ValueError("chunk_overlap_tokens must be less than max_chunk_size_tokens")
+    return max_tokens, overlap
+
+
+def _sizes(config: Any, default_max: int) -> tuple[int, int]:
+    """The two sizes every explicit strategy has: integers, the chunk within OpenAI's bounds (the overlap's
+    bound is the strategy's own)."""
+    max_tokens = _get(config, "max_chunk_size_tokens", default_max)
     overlap = _get(config, "chunk_overlap_tokens", 400)
     if not isinstance(max_tokens, int) or not isinstance(overlap, int) or isinstance(max_tokens, bool):
         raise ValueError("max_chunk_size_tokens and chunk_overlap_tokens must be integers")  # noqa: TRY004 - a 400
@@ -162,8 +163,6 @@ def _contextual_sizes(config: Any) -> tuple[int, int]:
             f"max_chunk_size_tokens must be between {OPENAI_MIN_CHUNK_TOKENS} and {OPENAI_MAX_CHUNK_TOKENS}, "
             f"got {max_tokens}"
         )
-    if not 0 <= overlap < max_tokens:
-        raise ValueError("chunk_overlap_tokens must be less than max_chunk_size_tokens")
     return max_tokens, overlap
 
 
