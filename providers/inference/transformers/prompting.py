@@ -224,9 +224,11 @@ def prepare_completion(loaded: Loaded, request: CompletionRequest) -> tuple[Prep
     for one in prompts:
         if isinstance(one, str):
             add_special = not (tok.bos_token and one.startswith(tok.bos_token))
-            ids = tok(one, add_special_tokens=add_special)["input_ids"]
+            encoded = tok(one, add_special_tokens=add_special, return_special_tokens_mask=add_special)
+            ids = encoded["input_ids"]
             text = one
-            added.append(len(ids) - len(tok(one, add_special_tokens=False)["input_ids"]) if add_special else 0)
+            # the special tokens the tokenizer put before the text (a BOS): context, not echoed text
+            added.append(_leading_ones(encoded["special_tokens_mask"]) if add_special else 0)
         else:
             added.append(0)
             ids = list(one)
@@ -280,3 +282,12 @@ def _merge_system(conv: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m["content"] = f"{system}\n\n{m['content'] or ''}"
         break
     return rest
+
+
+def _leading_ones(mask: list[int]) -> int:
+    count = 0
+    for flag in mask:
+        if flag != 1:
+            break
+        count += 1
+    return count

@@ -162,24 +162,30 @@ class GrammarMask:
     def __init__(self, compiled: Any, finished: Callable[[int], bool], stop_ids: list[int]) -> None:
         self.compiled, self.finished, self.stop_ids = compiled, finished, stop_ids
         self.matchers: list[Any] = []
-        self.bitmask: Any = None
-        self.started = False
+        self.bitmask: Any = None  # filled on the host
+        self.device_bitmask: Any = None  # its copy on a GPU, allocated once
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         xgr = _xgrammar()
-        rows = input_ids.shape[0]
-        if not self.matchers:
+        first = not self.matchers  # the first step: no token sampled yet
+        if first:
+            rows = input_ids.shape[0]
             self.matchers = [xgr.GrammarMatcher(self.compiled) for _ in range(rows)]
             self.bitmask = xgr.allocate_token_bitmask(rows, self.compiled.tokenizer_info.vocab_size)
         for i, matcher in enumerate(self.matchers):
-            if self.started and not matcher.is_terminated() and not self.finished(i):
+            if not first and not matcher.is_terminated() and not self.finished(i):
                 if not matcher.accept_token(int(input_ids[i, -1])):  # cannot happen: the token was allowed
                     raise RuntimeError(f"grammar rejected sampled token {int(input_ids[i, -1])}")
             if not matcher.is_terminated():
                 matcher.fill_next_token_bitmask(self.bitmask, i)
-        self.started = True
-        if scores.device.type in ("cpu", "cuda"):
-            xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+        if scores.device.type == "cpu":
+            xgr.apply_token_bitmask_inplace(scores, self.bitmask)
+        elif scores.device.type == "cuda":
+            if self.device_bitmask is None or self.device_bitmask.device != scores.device:
+                self.device_bitmask = self.bitmask.to(scores.device)
+            else:
+                self.device_bitmask.copy_(self.bitmask, non_blocking=True)
+            xgr.apply_token_bitmask_inplace(scores, self.device_bitmask)
         else:
             masked = scores.to("cpu")
             xgr.apply_token_bitmask_inplace(masked, self.bitmask)
